@@ -1,0 +1,597 @@
+//! The round controller: the pre-copy state machine around a policy.
+//!
+//! A migration is a sequence of rounds. The caller drives it with three calls, passing the
+//! time on its own clock each time:
+//!
+//! ```text
+//! begin_round(link, now) -> RoundPlan       the round's kind and allocation
+//!   reassess(link, now) -> RoundPlan        (any number of times) new link figures
+//! end_round(report, now) -> RoundVerdict    what was sent, dirtied, left; what comes next
+//! ```
+//!
+//! Round 1 sends all of memory. Each later round re-sends what the round before dirtied.
+//! At each round's end the controller records the round's dirty rate in the history and
+//! checks the stop conditions ([`StopConditions`]); when one holds, the next round is the
+//! stop-and-copy round, and after it the migration is complete. Between rounds the caller
+//! may force stop-and-copy ([`Controller::request_stop_and_copy`]) or give up
+//! ([`Controller::abort`]) — the shape of Xen's callback (continue / stop-and-copy / abort).
+//!
+//! The controller reports two events and decides nothing on them: *non-convergence* (the
+//! dirty rate at or above the migration rate for `N` consecutive rounds) and a *stall* (the
+//! migration rate at zero for longer than a configured time).
+//!
+//! It always terminates: the round cap counts every round, including stop-and-copy.
+
+use crate::error::{ControllerConfigError, ControllerError};
+use crate::history::DirtyRateHistory;
+use crate::policy::{Allocation, LinkSample, Policy, RoundContext, RoundKind, Rule};
+use crate::telemetry::Telemetry;
+use crate::units::{Bytes, BytesPerSec, PageSize, TickHz, Ticks};
+
+/// The default number of earlier dirty rates the history averages: at least the default
+/// round cap, so by default `D` is the mean of the whole history, as in the paper.
+pub const DEFAULT_HISTORY_ROUNDS: usize = 32;
+
+/// When the controller stops iterating and copies the rest with the VM paused. Any condition
+/// that holds at the end of a round makes the next round the stop-and-copy round.
+///
+/// The defaults mix the anchors: QEMU's downtime rule and Xen's limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct StopConditions {
+    /// Stop when what is left can be sent within this downtime at the rate the policy would
+    /// give the stop-and-copy round (QEMU's switchover rule; its default is 300 ms).
+    /// In microseconds; `None` turns it off.
+    pub downtime_target_us: Option<u64>,
+    /// The most rounds, counting every round including stop-and-copy (Xen 2.0: 30, today's
+    /// Xen: 5; QEMU has none, which is `u32::MAX` here). At least 2.
+    pub max_rounds: u32,
+    /// Stop when the bytes sent so far exceed this share of memory, in percent (Xen: 300).
+    /// At least 100; `None` turns it off.
+    pub max_sent_percent_of_memory: Option<u32>,
+    /// Stop when fewer than this many pages are left (Xen: 50). `None` turns it off.
+    pub min_remaining_pages: Option<u64>,
+    /// Stop when the policy's rate stands at its ceiling and the round sent more than the one
+    /// before (Xen 2.0). Only [`Incremental`](crate::Incremental) has a ceiling.
+    pub ceiling_without_progress: bool,
+}
+
+impl StopConditions {
+    /// QEMU: switch over when the rest fits 300 ms; no other limit.
+    pub const QEMU: Self = Self {
+        downtime_target_us: Some(300_000),
+        max_rounds: u32::MAX,
+        max_sent_percent_of_memory: None,
+        min_remaining_pages: None,
+        ceiling_without_progress: false,
+    };
+    /// Xen 2.0 (`xc_linux_save.c`): 29 live rounds then stop-and-copy, 3x memory, 50 pages,
+    /// and stop at the ceiling without progress.
+    pub const XEN_2: Self = Self {
+        downtime_target_us: None,
+        max_rounds: 30,
+        max_sent_percent_of_memory: Some(300),
+        min_remaining_pages: Some(50),
+        ceiling_without_progress: true,
+    };
+    /// Today's Xen (`xg_sr_save.c`): 5 rounds, 50 pages.
+    pub const XEN: Self = Self {
+        downtime_target_us: None,
+        max_rounds: 5,
+        max_sent_percent_of_memory: None,
+        min_remaining_pages: Some(50),
+        ceiling_without_progress: false,
+    };
+}
+
+impl Default for StopConditions {
+    /// QEMU's 300 ms downtime target together with Xen 2.0's limits.
+    fn default() -> Self {
+        Self { downtime_target_us: Some(300_000), ..Self::XEN_2 }
+    }
+}
+
+/// The settings of a [`Controller`], in human units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ControllerConfig {
+    /// The VM's memory size (what round 1 sends).
+    pub memory: Bytes,
+    /// The VM's page size.
+    pub page_size: PageSize,
+    /// The frequency of the clock the caller's `now` values count.
+    pub tick_hz: TickHz,
+    /// When to stop and copy.
+    pub stop: StopConditions,
+    /// Raise the non-convergence event after this many consecutive rounds whose dirty rate
+    /// was at or above the migration rate (default 3). `None` turns it off.
+    pub non_convergence_rounds: Option<u32>,
+    /// Raise the stall event when the migration rate has been zero for longer than this,
+    /// in microseconds (default 10 s). `None` turns it off.
+    pub stall_after_us: Option<u64>,
+}
+
+impl ControllerConfig {
+    /// The defaults for a VM of `memory` bytes, 4 KiB pages, and a clock of `tick_hz`.
+    pub fn new(memory: Bytes, tick_hz: TickHz) -> Self {
+        Self {
+            memory,
+            page_size: PageSize::KIB_4,
+            tick_hz,
+            stop: StopConditions::default(),
+            non_convergence_rounds: Some(3),
+            stall_after_us: Some(10_000_000),
+        }
+    }
+
+    /// Checks every rule; returns the first broken one.
+    pub fn validate(&self) -> Result<(), ControllerConfigError> {
+        if self.memory.0 == 0 {
+            return Err(ControllerConfigError::MemoryZero);
+        }
+        if self.tick_hz.0 == 0 {
+            return Err(ControllerConfigError::TickHzZero);
+        }
+        if self.stop.max_rounds < 2 {
+            return Err(ControllerConfigError::MaxRoundsBelowTwo);
+        }
+        if self.stop.downtime_target_us == Some(0) {
+            return Err(ControllerConfigError::DowntimeTargetZero);
+        }
+        if self.stop.max_sent_percent_of_memory.is_some_and(|p| p < 100) {
+            return Err(ControllerConfigError::SentLimitBelowMemory);
+        }
+        if self.non_convergence_rounds == Some(0) {
+            return Err(ControllerConfigError::NonConvergenceRoundsZero);
+        }
+        if self.stall_after_us == Some(0) {
+            return Err(ControllerConfigError::StallAfterZero);
+        }
+        Ok(())
+    }
+}
+
+/// What the caller measured over a round, reported at its end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RoundReport {
+    /// The bytes this round sent.
+    pub sent: Bytes,
+    /// The bytes the guest dirtied while this round ran (unique pages x page size); the
+    /// controller divides them by the round's duration to get its dirty rate.
+    pub dirtied: Bytes,
+    /// The bytes still to send: what the stop-and-copy round would send now (the dirtied
+    /// pages plus any the caller deferred).
+    pub remaining: Bytes,
+}
+
+/// Events the controller raises and leaves to the caller to act on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Events {
+    /// The dirty rate was at or above the migration rate for the configured number of
+    /// consecutive rounds: pre-copy is not converging.
+    pub non_convergence: bool,
+    /// The migration rate has been zero for longer than the configured time.
+    pub stalled: bool,
+}
+
+/// What a round may do, returned when it begins and on each reassessment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RoundPlan {
+    /// The round number, from 1.
+    pub round: u32,
+    /// First, live or stop-and-copy.
+    pub kind: RoundKind,
+    /// The policy's allocation under the latest link figures.
+    pub allocation: Allocation,
+    /// Events raised now.
+    pub events: Events,
+}
+
+/// Why the controller chose stop-and-copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum StopReason {
+    /// What is left fits the downtime target.
+    DowntimeTarget = 1,
+    /// Fewer pages are left than the configured minimum.
+    FewPagesLeft = 2,
+    /// The policy is at its ceiling and the round sent more than the one before.
+    CeilingWithoutProgress = 3,
+    /// More than the configured share of memory has been sent.
+    SentLimit = 4,
+    /// The next round is the last the round cap allows.
+    RoundCap = 5,
+    /// The caller asked for it.
+    Requested = 6,
+}
+
+/// What comes after a round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Next {
+    /// Another live pre-copy round.
+    Live = 1,
+    /// The stop-and-copy round.
+    StopAndCopy = 2,
+    /// Nothing: the stop-and-copy round has ended.
+    Complete = 3,
+}
+
+/// The controller's verdict at the end of a round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct RoundVerdict {
+    /// The round that ended.
+    pub round: u32,
+    /// Its dirty rate as recorded in the history.
+    pub dirty_rate: BytesPerSec,
+    /// What comes next.
+    pub next: Next,
+    /// Why the next round is (or the last round was) stop-and-copy, if it is.
+    pub stop_reason: Option<StopReason>,
+    /// Events raised now.
+    pub events: Events,
+}
+
+/// A finished migration, in the caller's ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Summary {
+    /// Rounds run, stop-and-copy included.
+    pub rounds: u32,
+    /// Bytes sent over all rounds.
+    pub sent: Bytes,
+    /// From the start of round 1 to the end of stop-and-copy.
+    pub total_time: Ticks,
+    /// The stop-and-copy round's duration: the memory part of the downtime.
+    pub downtime: Ticks,
+    /// Why the controller stopped iterating.
+    pub stop_reason: StopReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+enum Phase {
+    NotStarted,
+    InRound,
+    BetweenRounds(RoundKind),
+    Complete(Summary),
+    Aborted,
+}
+
+/// The pre-copy round controller around a policy `P`, with a dirty-rate history averaging up
+/// to `N` earlier rounds.
+///
+/// # Example: a short migration
+///
+/// ```
+/// use bda_core::{AnyPolicy, Bytes, BytesPerSec, Controller, ControllerConfig, LinkSample,
+///                Next, RoundReport, TickHz, Ticks};
+///
+/// let memory = Bytes(64 << 20);
+/// let config = ControllerConfig::new(memory, TickHz::MILLIS);
+/// let mut controller: Controller<AnyPolicy> = Controller::new(config, AnyPolicy::bda()).unwrap();
+/// let link = LinkSample::new(BytesPerSec::from_mbit_per_sec(1_000), BytesPerSec::from_mbit_per_sec(200));
+///
+/// let (mut now, mut to_send) = (Ticks(0), memory);
+/// loop {
+///     let plan = controller.begin_round(link, now).unwrap();
+///     let rate = plan.allocation.migration;
+///     // Send `to_send` at `rate`; meanwhile the guest dirties 4 MB/s.
+///     let elapsed_ms = to_send.0.saturating_mul(1_000) / rate.0.max(1);
+///     now = Ticks(now.0 + elapsed_ms.max(1));
+///     let dirtied = Bytes(4_000 * elapsed_ms.max(1));
+///     let report = RoundReport { sent: to_send, dirtied, remaining: dirtied };
+///     let verdict = controller.end_round(report, now).unwrap();
+///     if verdict.next == Next::Complete {
+///         break;
+///     }
+///     to_send = dirtied;
+/// }
+/// let summary = controller.summary().unwrap();
+/// assert!(summary.rounds <= 30);
+/// assert!(summary.sent.0 >= memory.0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Controller<P, const N: usize = DEFAULT_HISTORY_ROUNDS> {
+    config: ControllerConfig,
+    stall_after: Option<Ticks>,
+    policy: P,
+    history: DirtyRateHistory<N>,
+    phase: Phase,
+    context: RoundContext,
+    link: LinkSample,
+    allocation: Allocation,
+    migration_started: Ticks,
+    round_started: Ticks,
+    last_now: Ticks,
+    sent_total: Bytes,
+    sent_last_round: Bytes,
+    non_convergence_streak: u32,
+    zero_rate_since: Option<Ticks>,
+    stop_reason: Option<StopReason>,
+    telemetry: Telemetry,
+}
+
+impl<P: Policy + Clone, const N: usize> Controller<P, N> {
+    /// A controller for one migration, or the first rule `config` breaks.
+    pub fn new(config: ControllerConfig, policy: P) -> Result<Self, ControllerConfigError> {
+        config.validate()?;
+        let stall_after = config.stall_after_us.map(|us| Ticks::from_micros(us, config.tick_hz));
+        Ok(Self {
+            config,
+            stall_after,
+            policy,
+            history: DirtyRateHistory::new(),
+            phase: Phase::NotStarted,
+            context: RoundContext::FIRST,
+            link: LinkSample::default(),
+            allocation: Allocation::up_to(BytesPerSec::ZERO, LinkSample::default(), Rule::FirstRound),
+            migration_started: Ticks::ZERO,
+            round_started: Ticks::ZERO,
+            last_now: Ticks::ZERO,
+            sent_total: Bytes::ZERO,
+            sent_last_round: Bytes::ZERO,
+            non_convergence_streak: 0,
+            zero_rate_since: None,
+            stop_reason: None,
+            telemetry: Telemetry::default(),
+        })
+    }
+
+    /// Starts the next round: round 1, a live round, or stop-and-copy, as decided at the end
+    /// of the last one. `link` is the link now; `now` is the caller's clock.
+    pub fn begin_round(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
+        let kind = match self.phase {
+            Phase::NotStarted => RoundKind::First,
+            Phase::BetweenRounds(kind) => kind,
+            _ => return Err(self.misuse()),
+        };
+        let now = self.clock(now);
+        if kind == RoundKind::First {
+            self.migration_started = now;
+        }
+        self.context = RoundContext {
+            round: self.context.round.saturating_add(u32::from(kind != RoundKind::First)),
+            kind,
+            dirty: self.history.rates(),
+        };
+        self.policy.begin_round(&self.context);
+        self.round_started = now;
+        self.phase = Phase::InRound;
+        self.link = link;
+        Ok(self.plan(now))
+    }
+
+    /// Recomputes the current round's allocation for new link figures, keeping the round's
+    /// dirty rates and coefficients (DESIGN.md section 2, reassessment within a round).
+    pub fn reassess(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
+        if self.phase != Phase::InRound {
+            return Err(self.misuse());
+        }
+        let now = self.clock(now);
+        self.link = link;
+        Ok(self.plan(now))
+    }
+
+    /// Ends the current round with what the caller measured, and decides what comes next.
+    pub fn end_round(&mut self, report: RoundReport, now: Ticks) -> Result<RoundVerdict, ControllerError> {
+        if self.phase != Phase::InRound {
+            return Err(self.misuse());
+        }
+        let now = self.clock(now);
+        let elapsed = now.saturating_sub(self.round_started);
+        let dirty_rate =
+            BytesPerSec::from_bytes_over(report.dirtied, elapsed, self.config.tick_hz).unwrap_or_else(|| {
+                Telemetry::count(&mut self.telemetry.dirty_rate_unbounded, true);
+                BytesPerSec::MAX
+            });
+        self.sent_total = self.sent_total.saturating_add(report.sent);
+        let round = self.context.round;
+
+        if self.context.kind == RoundKind::StopAndCopy {
+            let stop_reason = self.stop_reason.unwrap_or(StopReason::Requested);
+            self.phase = Phase::Complete(Summary {
+                rounds: round,
+                sent: self.sent_total,
+                total_time: now.saturating_sub(self.migration_started),
+                downtime: elapsed,
+                stop_reason,
+            });
+            return Ok(RoundVerdict {
+                round,
+                dirty_rate,
+                next: Next::Complete,
+                stop_reason: Some(stop_reason),
+                events: Events::default(),
+            });
+        }
+
+        self.history.record(dirty_rate);
+        let events = Events { non_convergence: self.track_convergence(dirty_rate), stalled: self.track_stall(now) };
+        let stop_reason = self.stop_reason_after(&report);
+        self.sent_last_round = report.sent;
+        self.stop_reason = stop_reason;
+        let next = if stop_reason.is_some() { Next::StopAndCopy } else { Next::Live };
+        self.phase = Phase::BetweenRounds(match next {
+            Next::Live => RoundKind::Live,
+            _ => RoundKind::StopAndCopy,
+        });
+        Ok(RoundVerdict { round, dirty_rate, next, stop_reason, events })
+    }
+
+    /// Makes the next round the stop-and-copy round. Only between rounds (after
+    /// [`end_round`](Self::end_round), before [`begin_round`](Self::begin_round)).
+    pub fn request_stop_and_copy(&mut self) -> Result<(), ControllerError> {
+        match self.phase {
+            Phase::BetweenRounds(RoundKind::StopAndCopy) => Ok(()),
+            Phase::BetweenRounds(_) => {
+                self.phase = Phase::BetweenRounds(RoundKind::StopAndCopy);
+                self.stop_reason = Some(StopReason::Requested);
+                Ok(())
+            }
+            Phase::InRound | Phase::NotStarted => Err(ControllerError::NotBetweenRounds),
+            _ => Err(self.misuse()),
+        }
+    }
+
+    /// Gives up the migration; every later call returns
+    /// [`ControllerError::MigrationAborted`].
+    pub fn abort(&mut self) {
+        self.phase = Phase::Aborted;
+    }
+
+    /// The current (or last) round number; 0 before round 1.
+    pub fn round(&self) -> u32 {
+        if self.phase == Phase::NotStarted { 0 } else { self.context.round }
+    }
+
+    /// The latest allocation.
+    pub fn allocation(&self) -> &Allocation {
+        &self.allocation
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// The dirty-rate history.
+    pub fn history(&self) -> &DirtyRateHistory<N> {
+        &self.history
+    }
+
+    /// What was clamped or flagged so far.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    /// The bytes sent so far, over all rounds that ended.
+    pub fn sent(&self) -> Bytes {
+        self.sent_total
+    }
+
+    /// The finished migration, once the stop-and-copy round has ended.
+    pub fn summary(&self) -> Option<Summary> {
+        match self.phase {
+            Phase::Complete(summary) => Some(summary),
+            _ => None,
+        }
+    }
+
+    /// Allocates under the current link and context, counting what was clamped.
+    fn plan(&mut self, now: Ticks) -> RoundPlan {
+        let allocation = self.policy.allocate(&self.context, self.link);
+        let t = &mut self.telemetry;
+        Telemetry::count(&mut t.usage_above_capacity, allocation.clamps.usage_above_capacity);
+        Telemetry::count(&mut t.cut_to_free, allocation.clamps.cut_to_free);
+        Telemetry::count(&mut t.floor_applied, allocation.rule == Rule::Floor);
+        self.allocation = allocation;
+        let events = Events { non_convergence: false, stalled: self.track_stall(now) };
+        RoundPlan { round: self.context.round, kind: self.context.kind, allocation, events }
+    }
+
+    /// Takes the caller's time, refusing to go backwards (and counting it when it does).
+    fn clock(&mut self, now: Ticks) -> Ticks {
+        if now < self.last_now {
+            Telemetry::count(&mut self.telemetry.clock_went_backwards, true);
+            return self.last_now;
+        }
+        self.last_now = now;
+        now
+    }
+
+    /// Whether the migration rate has been zero for longer than the stall time.
+    fn track_stall(&mut self, now: Ticks) -> bool {
+        if self.allocation.migration != BytesPerSec::ZERO {
+            self.zero_rate_since = None;
+            return false;
+        }
+        let since = *self.zero_rate_since.get_or_insert(now);
+        let stalled = self.stall_after.is_some_and(|limit| now.saturating_sub(since) > limit);
+        Telemetry::count(&mut self.telemetry.stall_reports, stalled);
+        stalled
+    }
+
+    /// Whether the dirty rate has been at or above the migration rate for the configured
+    /// number of consecutive rounds, counting this one.
+    fn track_convergence(&mut self, dirty_rate: BytesPerSec) -> bool {
+        let Some(rounds) = self.config.non_convergence_rounds else {
+            return false;
+        };
+        self.non_convergence_streak =
+            if dirty_rate >= self.allocation.migration { self.non_convergence_streak.saturating_add(1) } else { 0 };
+        let raised = self.non_convergence_streak >= rounds;
+        Telemetry::count(&mut self.telemetry.non_convergence_reports, raised);
+        raised
+    }
+
+    /// The first stop condition that holds after a live round, if any.
+    fn stop_reason_after(&self, report: &RoundReport) -> Option<StopReason> {
+        let stop = &self.config.stop;
+        let remaining = u128::from(report.remaining.0);
+        if let Some(target_us) = stop.downtime_target_us {
+            // remaining / rate <= target  <=>  remaining * 1e6 <= target_us * rate.
+            let stop_rate = self.stop_and_copy_rate();
+            let sendable = u128::from(target_us).saturating_mul(u128::from(stop_rate.0));
+            if remaining.saturating_mul(1_000_000) <= sendable {
+                return Some(StopReason::DowntimeTarget);
+            }
+        }
+        if let Some(pages) = stop.min_remaining_pages {
+            let floor = u128::from(pages).saturating_mul(u128::from(self.config.page_size.bytes()));
+            if remaining < floor {
+                return Some(StopReason::FewPagesLeft);
+            }
+        }
+        if stop.ceiling_without_progress
+            && self.context.kind == RoundKind::Live
+            && self.policy.at_ceiling()
+            && report.sent > self.sent_last_round
+        {
+            return Some(StopReason::CeilingWithoutProgress);
+        }
+        if let Some(percent) = stop.max_sent_percent_of_memory {
+            let limit = u128::from(self.config.memory.0).saturating_mul(u128::from(percent));
+            if u128::from(self.sent_total.0).saturating_mul(100) > limit {
+                return Some(StopReason::SentLimit);
+            }
+        }
+        if self.context.round.saturating_add(1) >= stop.max_rounds {
+            return Some(StopReason::RoundCap);
+        }
+        None
+    }
+
+    /// The rate the policy would give a stop-and-copy round starting now.
+    fn stop_and_copy_rate(&self) -> BytesPerSec {
+        let ctx = RoundContext {
+            round: self.context.round.saturating_add(1),
+            kind: RoundKind::StopAndCopy,
+            dirty: self.history.rates(),
+        };
+        // Ask a copy, so the current round's policy state stays as it is.
+        let mut policy = self.policy.clone();
+        policy.begin_round(&ctx);
+        policy.allocate(&ctx, self.link).migration
+    }
+
+    fn misuse(&self) -> ControllerError {
+        match self.phase {
+            Phase::InRound => ControllerError::RoundInProgress,
+            Phase::Complete(_) => ControllerError::MigrationComplete,
+            Phase::Aborted => ControllerError::MigrationAborted,
+            Phase::NotStarted | Phase::BetweenRounds(_) => ControllerError::NoRoundInProgress,
+        }
+    }
+}
