@@ -23,8 +23,10 @@
 //!   `rate <= (burst_bytes - unit_bytes) * tick_hz` ([`Pacer::keeps_pace`]); otherwise the
 //!   tick is too coarse for the rate and the pacer errs on the slow side.
 //!
-//! A time gap so large that a count leaves `u64` saturates (counted in
-//! [`Pacer::saturations`]) and always errs towards releasing later.
+//! A schedule so long that it leaves the `u64` clock (a huge unit at a tiny rate on a fast
+//! clock, or a clock near its end) saturates at [`Ticks::MAX`], which means never, and stays
+//! there whatever the rate does later: it errs towards releasing later, never earlier
+//! (counted in [`Pacer::saturations`]).
 
 use crate::error::PacerConfigError;
 use crate::units::{BytesPerSec, TickHz, Ticks};
@@ -69,7 +71,8 @@ impl PacerConfig {
 pub enum Release {
     /// The unit may go now (and was counted as sent, for `try_release`).
     Now,
-    /// The unit may go at this tick, not earlier.
+    /// The unit may go at this tick, not earlier. `NotBefore(Ticks::MAX)` means never: the
+    /// schedule has run past the end of the `u64` clock.
     NotBefore(Ticks),
     /// The rate is zero: nothing goes until it changes.
     Blocked,
@@ -225,6 +228,8 @@ impl Pacer {
     fn debt_at(&self, now: Ticks) -> u128 {
         match self.schedule {
             Schedule::Stopped { debt_high, debt_low } => (u128::from(debt_high) << 64) | u128::from(debt_low),
+            // A schedule past the end of the clock owes more than any rate can repay in it.
+            Schedule::Running { tat } if tat.ticks == u64::MAX => u128::MAX,
             Schedule::Running { tat } if tat.ticks >= now.0 => {
                 // Below (2^64-1)^2 + 2^64: fits a u128.
                 u128::from(tat.ticks.saturating_sub(now.0))

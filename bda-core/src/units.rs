@@ -340,8 +340,9 @@ impl Share {
     /// `value * self`, rounded to nearest (ties up); never above `value`.
     ///
     /// For a share built from a decimal ([`from_ppm`](Self::from_ppm),
-    /// [`from_percent`](Self::from_percent)) this is the exact decimal product rounded to
-    /// nearest, except within about `value / 2^64` of a tie.
+    /// [`from_percent`](Self::from_percent)), which is stored to within `2^-64`, the result
+    /// is within `1/2 + value/2^64` of the exact decimal product: the decimal answer
+    /// rounded to nearest unless the product lies within `value/2^64` of a tie.
     pub fn of(self, value: u64) -> u64 {
         // value * bits < 2^127, so adding half of 2^63 cannot overflow.
         let product = u128::from(value).saturating_mul(u128::from(self.0.to_bits()));
