@@ -595,3 +595,275 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{AnyPolicy, Incremental, IncrementalConfig, Pca};
+
+    const MB: u64 = 1_000_000;
+
+    /// 100 MB of memory, a millisecond clock, every stop condition off but a large round cap.
+    fn quiet() -> ControllerConfig {
+        ControllerConfig {
+            stop: StopConditions {
+                downtime_target_us: None,
+                max_rounds: 1_000,
+                max_sent_percent_of_memory: None,
+                min_remaining_pages: None,
+                ceiling_without_progress: false,
+            },
+            non_convergence_rounds: None,
+            stall_after_us: None,
+            ..ControllerConfig::new(Bytes(100 * MB), TickHz::MILLIS)
+        }
+    }
+
+    fn link(free_mb: u64) -> LinkSample {
+        LinkSample::new(BytesPerSec(free_mb * MB), BytesPerSec::ZERO)
+    }
+
+    fn report(sent: u64, dirtied: u64, remaining: u64) -> RoundReport {
+        RoundReport { sent: Bytes(sent), dirtied: Bytes(dirtied), remaining: Bytes(remaining) }
+    }
+
+    /// Runs one round of `elapsed_ms` and returns the verdict.
+    fn round<P: Policy + Clone>(c: &mut Controller<P>, now: &mut u64, elapsed_ms: u64, r: RoundReport) -> RoundVerdict {
+        c.begin_round(link(10), Ticks(*now)).unwrap();
+        *now += elapsed_ms;
+        c.end_round(r, Ticks(*now)).unwrap()
+    }
+
+    #[test]
+    fn each_config_rule_has_its_error() {
+        let ok = ControllerConfig::new(Bytes(1), TickHz(1));
+        let cases = [
+            (ControllerConfig { memory: Bytes(0), ..ok }, ControllerConfigError::MemoryZero),
+            (ControllerConfig { tick_hz: TickHz(0), ..ok }, ControllerConfigError::TickHzZero),
+            (
+                ControllerConfig { stop: StopConditions { max_rounds: 1, ..ok.stop }, ..ok },
+                ControllerConfigError::MaxRoundsBelowTwo,
+            ),
+            (
+                ControllerConfig { stop: StopConditions { downtime_target_us: Some(0), ..ok.stop }, ..ok },
+                ControllerConfigError::DowntimeTargetZero,
+            ),
+            (
+                ControllerConfig { stop: StopConditions { max_sent_percent_of_memory: Some(99), ..ok.stop }, ..ok },
+                ControllerConfigError::SentLimitBelowMemory,
+            ),
+            (
+                ControllerConfig { non_convergence_rounds: Some(0), ..ok },
+                ControllerConfigError::NonConvergenceRoundsZero,
+            ),
+            (ControllerConfig { stall_after_us: Some(0), ..ok }, ControllerConfigError::StallAfterZero),
+        ];
+        for (config, error) in cases {
+            assert_eq!(Controller::<Pca>::new(config, Pca).err(), Some(error));
+        }
+        assert!(Controller::<Pca>::new(ok, Pca).is_ok());
+    }
+
+    #[test]
+    fn the_state_machine_refuses_calls_out_of_order() {
+        let mut c = Controller::<Pca>::new(quiet(), Pca).unwrap();
+        assert_eq!(c.round(), 0);
+        assert_eq!(c.end_round(report(0, 0, 0), Ticks(0)), Err(ControllerError::NoRoundInProgress));
+        assert_eq!(c.reassess(link(1), Ticks(0)), Err(ControllerError::NoRoundInProgress));
+        assert_eq!(c.request_stop_and_copy(), Err(ControllerError::NotBetweenRounds));
+        c.begin_round(link(1), Ticks(0)).unwrap();
+        assert_eq!(c.begin_round(link(1), Ticks(0)), Err(ControllerError::RoundInProgress));
+        assert_eq!(c.request_stop_and_copy(), Err(ControllerError::NotBetweenRounds));
+        c.end_round(report(1, 1, 1), Ticks(1)).unwrap();
+        c.request_stop_and_copy().unwrap();
+        c.request_stop_and_copy().unwrap(); // asking twice is harmless
+        assert_eq!(c.begin_round(link(1), Ticks(2)).unwrap().kind, RoundKind::StopAndCopy);
+        assert_eq!(c.end_round(report(1, 0, 0), Ticks(3)).unwrap().next, Next::Complete);
+        assert_eq!(c.begin_round(link(1), Ticks(4)), Err(ControllerError::MigrationComplete));
+        assert_eq!(c.request_stop_and_copy(), Err(ControllerError::MigrationComplete));
+        let summary = c.summary().unwrap();
+        assert_eq!(
+            (summary.rounds, summary.sent, summary.total_time, summary.downtime),
+            (2, Bytes(2), Ticks(3), Ticks(1))
+        );
+        assert_eq!(summary.stop_reason, StopReason::Requested);
+
+        let mut c = Controller::<Pca>::new(quiet(), Pca).unwrap();
+        c.begin_round(link(1), Ticks(0)).unwrap();
+        c.abort();
+        assert_eq!(c.end_round(report(0, 0, 0), Ticks(0)), Err(ControllerError::MigrationAborted));
+        assert_eq!(c.summary(), None);
+    }
+
+    #[test]
+    fn dirty_rate_is_dirtied_bytes_over_the_round() {
+        let mut c = Controller::<Pca>::new(quiet(), Pca).unwrap();
+        let mut now = 0;
+        // 100 MB sent in 10 s; 5 MB dirtied: 0.5 MB/s.
+        let v = round(&mut c, &mut now, 10_000, report(100 * MB, 5 * MB, 5 * MB));
+        assert_eq!((v.round, v.dirty_rate, v.next), (1, BytesPerSec(MB / 2), Next::Live));
+        assert_eq!(c.history().rates().latest, Some(BytesPerSec(MB / 2)));
+        // A round of zero ticks that dirtied something: unbounded, recorded as MAX and counted.
+        let v = round(&mut c, &mut now, 0, report(5 * MB, 1, 1));
+        assert_eq!(v.dirty_rate, BytesPerSec::MAX);
+        assert_eq!(c.telemetry().dirty_rate_unbounded, 1);
+    }
+
+    #[test]
+    fn downtime_target_stops_when_the_rest_fits() {
+        // Free 10 MB/s and a 300 ms target: 3 MB fit, 3 MB + 1 byte do not.
+        let config =
+            ControllerConfig { stop: StopConditions { downtime_target_us: Some(300_000), ..quiet().stop }, ..quiet() };
+        let mut c = Controller::<Pca>::new(config, Pca).unwrap();
+        let mut now = 0;
+        assert_eq!(round(&mut c, &mut now, 10, report(MB, MB, 3 * MB + 1)).next, Next::Live);
+        let v = round(&mut c, &mut now, 10, report(MB, MB, 3 * MB));
+        assert_eq!((v.next, v.stop_reason), (Next::StopAndCopy, Some(StopReason::DowntimeTarget)));
+    }
+
+    #[test]
+    fn downtime_target_uses_the_policys_stop_and_copy_rate() {
+        // Incremental's stop-and-copy rate is its ceiling (1 MB/s), not the 10 MB/s free.
+        let config = ControllerConfig {
+            stop: StopConditions { downtime_target_us: Some(1_000_000), ..quiet().stop },
+            ..quiet()
+        };
+        let xen = Incremental::new(IncrementalConfig {
+            start: BytesPerSec(MB / 2),
+            increment: BytesPerSec(0),
+            ceiling: BytesPerSec(MB),
+        })
+        .unwrap();
+        let mut c = Controller::<Incremental>::new(config, xen).unwrap();
+        let mut now = 0;
+        assert_eq!(round(&mut c, &mut now, 10, report(MB, MB, MB + 1)).next, Next::Live);
+        assert_eq!(round(&mut c, &mut now, 10, report(MB, MB, MB)).stop_reason, Some(StopReason::DowntimeTarget));
+    }
+
+    #[test]
+    fn few_pages_left_stops() {
+        let config =
+            ControllerConfig { stop: StopConditions { min_remaining_pages: Some(50), ..quiet().stop }, ..quiet() };
+        let mut c = Controller::<Pca>::new(config, Pca).unwrap();
+        let mut now = 0;
+        assert_eq!(round(&mut c, &mut now, 10, report(MB, MB, 50 * 4096)).next, Next::Live);
+        assert_eq!(
+            round(&mut c, &mut now, 10, report(MB, MB, 50 * 4096 - 1)).stop_reason,
+            Some(StopReason::FewPagesLeft)
+        );
+    }
+
+    #[test]
+    fn sent_limit_stops_past_the_share_of_memory() {
+        let config = ControllerConfig {
+            stop: StopConditions { max_sent_percent_of_memory: Some(300), ..quiet().stop },
+            ..quiet()
+        };
+        let mut c = Controller::<Pca>::new(config, Pca).unwrap();
+        let mut now = 0;
+        assert_eq!(round(&mut c, &mut now, 10, report(200 * MB, MB, MB)).next, Next::Live);
+        assert_eq!(round(&mut c, &mut now, 10, report(100 * MB, MB, MB)).next, Next::Live); // exactly 3x
+        assert_eq!(round(&mut c, &mut now, 10, report(1, MB, MB)).stop_reason, Some(StopReason::SentLimit));
+    }
+
+    #[test]
+    fn round_cap_counts_the_stop_and_copy_round() {
+        let config = ControllerConfig { stop: StopConditions { max_rounds: 3, ..quiet().stop }, ..quiet() };
+        let mut c = Controller::<Pca>::new(config, Pca).unwrap();
+        let mut now = 0;
+        assert_eq!(round(&mut c, &mut now, 10, report(MB, MB, MB)).next, Next::Live);
+        assert_eq!(round(&mut c, &mut now, 10, report(MB, MB, MB)).stop_reason, Some(StopReason::RoundCap));
+        assert_eq!(round(&mut c, &mut now, 10, report(MB, MB, MB)).next, Next::Complete);
+        assert_eq!(c.summary().unwrap().rounds, 3);
+    }
+
+    #[test]
+    fn ceiling_without_progress_stops_incremental() {
+        let config =
+            ControllerConfig { stop: StopConditions { ceiling_without_progress: true, ..quiet().stop }, ..quiet() };
+        let xen = Incremental::new(IncrementalConfig {
+            start: BytesPerSec(MB),
+            increment: BytesPerSec(MB),
+            ceiling: BytesPerSec(2 * MB),
+        })
+        .unwrap();
+        let mut c = Controller::<Incremental>::new(config, xen).unwrap();
+        let mut now = 0;
+        // Round 1 dirties 3 MB/s, above the 1 MB/s rate: round 2 runs at the 2 MB/s ceiling.
+        assert_eq!(round(&mut c, &mut now, 1_000, report(10 * MB, 3 * MB, 3 * MB)).next, Next::Live);
+        // At the ceiling, but sent less than round 1: continue.
+        assert_eq!(round(&mut c, &mut now, 1_000, report(2 * MB, 3 * MB, 3 * MB)).next, Next::Live);
+        // At the ceiling and sent more than the round before: stop.
+        let v = round(&mut c, &mut now, 1_000, report(2 * MB + 1, 3 * MB, 3 * MB));
+        assert_eq!(v.stop_reason, Some(StopReason::CeilingWithoutProgress));
+    }
+
+    #[test]
+    fn non_convergence_is_reported_after_n_rounds() {
+        let config = ControllerConfig { non_convergence_rounds: Some(3), ..quiet() };
+        let mut c = Controller::<Pca>::new(config, Pca).unwrap();
+        let mut now = 0;
+        // The link gives 10 MB/s; the guest dirties 10 MB/s (at the rate: not converging).
+        let hot = report(10 * MB, 10 * MB, 10 * MB);
+        assert!(!round(&mut c, &mut now, 1_000, hot).events.non_convergence);
+        assert!(!round(&mut c, &mut now, 1_000, hot).events.non_convergence);
+        assert!(round(&mut c, &mut now, 1_000, hot).events.non_convergence);
+        assert!(round(&mut c, &mut now, 1_000, hot).events.non_convergence);
+        // One round below the rate resets the count.
+        assert!(!round(&mut c, &mut now, 1_000, report(10 * MB, 9 * MB, 9 * MB)).events.non_convergence);
+        assert!(!round(&mut c, &mut now, 1_000, hot).events.non_convergence);
+        assert_eq!(c.telemetry().non_convergence_reports, 2);
+    }
+
+    #[test]
+    fn stall_is_reported_when_the_rate_stays_zero_too_long() {
+        let config = ControllerConfig { stall_after_us: Some(2_000_000), ..quiet() };
+        let mut c = Controller::<Pca>::new(config, Pca).unwrap();
+        let busy = LinkSample::new(BytesPerSec(MB), BytesPerSec(MB)); // no free bandwidth
+        assert!(!c.begin_round(busy, Ticks(0)).unwrap().events.stalled);
+        assert!(!c.reassess(busy, Ticks(2_000)).unwrap().events.stalled); // exactly 2 s: not longer
+        assert!(c.reassess(busy, Ticks(2_001)).unwrap().events.stalled);
+        assert!(!c.reassess(link(1), Ticks(2_002)).unwrap().events.stalled); // moving again
+        assert!(!c.reassess(busy, Ticks(3_000)).unwrap().events.stalled); // the clock restarts
+        assert!(c.end_round(report(0, 0, MB), Ticks(5_001)).unwrap().events.stalled);
+        assert_eq!(c.telemetry().stall_reports, 2);
+    }
+
+    #[test]
+    fn reassessment_keeps_the_rounds_dirty_rates() {
+        let mut c = Controller::<AnyPolicy>::new(quiet(), AnyPolicy::bda()).unwrap();
+        let mut now = 0;
+        round(&mut c, &mut now, 1_000, report(MB, 3 * MB, 3 * MB));
+        let plan = c.begin_round(link(10), Ticks(now)).unwrap();
+        assert_eq!((plan.allocation.rule, plan.allocation.reserved), (Rule::Reserve, BytesPerSec(3 * MB)));
+        // The link now has 8 MB/s free: same reserve (U = 3 MB/s), less for the migration.
+        let plan = c.reassess(link(8), Ticks(now + 100)).unwrap();
+        assert_eq!((plan.allocation.migration, plan.allocation.reserved), (BytesPerSec(5 * MB), BytesPerSec(3 * MB)));
+        // 2 MB/s free: the reserve no longer fits and is corrected (c = 1 at round 2).
+        let plan = c.reassess(link(2), Ticks(now + 200)).unwrap();
+        assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::Corrected, BytesPerSec(MB)));
+        assert_eq!(c.round(), 2);
+    }
+
+    #[test]
+    fn clamps_and_a_backwards_clock_are_counted() {
+        let mut c = Controller::<AnyPolicy>::new(quiet(), AnyPolicy::bda()).unwrap();
+        c.begin_round(LinkSample::new(BytesPerSec(1), BytesPerSec(2)), Ticks(10)).unwrap();
+        c.reassess(link(1), Ticks(5)).unwrap();
+        let t = c.telemetry();
+        assert_eq!((t.usage_above_capacity, t.clock_went_backwards), (1, 1));
+        // Round 1 ended at tick 10 (the clock never goes back), so the round lasted 0 ticks.
+        let v = c.end_round(report(1, 0, MB), Ticks(10)).unwrap();
+        assert_eq!(v.dirty_rate, BytesPerSec::ZERO);
+        // A guest that stops dirtying after a busy history: equation 5 with c = 0 would give
+        // the migration nothing; the floor gives it 5 % of the link, and it is counted.
+        let mut c = Controller::<AnyPolicy>::new(quiet(), AnyPolicy::bda()).unwrap();
+        let mut now = 0;
+        round(&mut c, &mut now, 1_000, report(MB, 20 * MB, MB));
+        round(&mut c, &mut now, 1_000, report(MB, 20 * MB, MB));
+        round(&mut c, &mut now, 1_000, report(MB, 0, MB));
+        let plan = c.begin_round(link(10), Ticks(now)).unwrap();
+        assert_eq!(plan.allocation.rule, Rule::Floor);
+        assert_eq!(c.telemetry().floor_applied, 1);
+    }
+}
