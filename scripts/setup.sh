@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what the builds and tests need, idempotently: run it on a fresh machine or again
+# at any time; it skips what is already there.
+#
+# - rustfmt and clippy for the machine's Rust toolchain;
+# - the thumbv7em-none-eabihf target, from rustup when it can be fetched, otherwise
+#   Debian's rustc-web + rust-web-src (which build `core` from source: DESIGN.md section 5).
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian packages among "$@" that are missing, without their recommends.
+apt_install() {
+    local missing=()
+    for package in "$@"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        log "apt-get install ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+        log "rustup component add ${component}"
+        rustup component add "${component}"
+    fi
+done
+
+if rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+    :
+elif rustup target add thumbv7em-none-eabihf; then
+    log "installed the thumbv7em-none-eabihf target with rustup"
+else
+    log "rustup could not fetch thumbv7em-none-eabihf: using Debian's rustc-web with build-std"
+    apt_install rustc-web cargo-web rust-web-src lld-22
+fi
