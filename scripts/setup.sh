@@ -33,7 +33,10 @@ for component in rustfmt clippy; do
     fi
 done
 
-if rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+if [ "${BDA_THUMB_VIA_DEBIAN:-0}" = 1 ]; then
+    log "BDA_THUMB_VIA_DEBIAN=1: using Debian's rustc-web with build-std"
+    apt_install rustc-web cargo-web rust-web-src lld-22
+elif rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
     :
 elif rustup target add thumbv7em-none-eabihf; then
     log "installed the thumbv7em-none-eabihf target with rustup"

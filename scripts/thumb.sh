@@ -8,7 +8,8 @@ target=thumbv7em-none-eabihf
 subcommand="$1"
 shift
 # The target goes right after the subcommand, before any `--` that ends cargo's options.
-if rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+# BDA_THUMB_VIA_DEBIAN=1 forces the fallback, to test it on a machine that has both.
+if [ "${BDA_THUMB_VIA_DEBIAN:-0}" != 1 ] && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
     exec cargo "$subcommand" --target "$target" "$@"
 fi
 # The Debian fallback: its own cargo with its own rustc, in its own target directory.

@@ -23,14 +23,10 @@
 //! It always terminates: the round cap counts every round, including stop-and-copy.
 
 use crate::error::{ControllerConfigError, ControllerError};
-use crate::history::DirtyRateHistory;
+use crate::history::{FullHistory, RateHistory};
 use crate::policy::{Allocation, LinkSample, Policy, RoundContext, RoundKind, Rule};
 use crate::telemetry::Telemetry;
 use crate::units::{Bytes, BytesPerSec, PageSize, TickHz, Ticks};
-
-/// The default number of earlier dirty rates the history averages: at least the default
-/// round cap, so by default `D` is the mean of the whole history, as in the paper.
-pub const DEFAULT_HISTORY_ROUNDS: usize = 32;
 
 /// When the controller stops iterating and copies the rest with the VM paused. Any condition
 /// that holds at the end of a round makes the next round the stop-and-copy round.
@@ -124,7 +120,7 @@ impl ControllerConfig {
         }
     }
 
-    /// Checks every rule; returns the first broken one.
+    /// Checks every rule; returns the first broken one. [`Controller::new`] calls it.
     pub fn validate(&self) -> Result<(), ControllerConfigError> {
         if self.memory.0 == 0 {
             return Err(ControllerConfigError::MemoryZero);
@@ -258,14 +254,56 @@ pub struct Summary {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum Phase {
     NotStarted,
-    InRound,
+    InRound(RoundKind),
     BetweenRounds(RoundKind),
-    Complete(Summary),
+    Complete,
     Aborted,
 }
 
-/// The pre-copy round controller around a policy `P`, with a dirty-rate history averaging up
-/// to `N` earlier rounds.
+/// A validated [`ControllerConfig`] in the units the controller computes with. Each "off" is a
+/// value that makes its condition never hold, so the checks need no branches on options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct Profile {
+    memory: Bytes,
+    tick_hz: TickHz,
+    /// 0 = off.
+    downtime_target_us: u64,
+    /// Stop below this many pages left; 0 = off.
+    min_remaining_pages: u64,
+    page_size: PageSize,
+    /// Raise the stall event after this long at rate 0; `Ticks::MAX` = off.
+    stall_after: Ticks,
+    max_rounds: u32,
+    /// 0 = off.
+    max_sent_percent_of_memory: u32,
+    /// 0 = off.
+    non_convergence_rounds: u32,
+    ceiling_without_progress: bool,
+}
+
+impl Profile {
+    fn new(config: &ControllerConfig) -> Result<Self, ControllerConfigError> {
+        config.validate()?;
+        let stop = &config.stop;
+        Ok(Self {
+            memory: config.memory,
+            tick_hz: config.tick_hz,
+            downtime_target_us: stop.downtime_target_us.unwrap_or(0),
+            min_remaining_pages: stop.min_remaining_pages.unwrap_or(0),
+            page_size: config.page_size,
+            stall_after: config.stall_after_us.map_or(Ticks::MAX, |us| Ticks::from_micros(us, config.tick_hz)),
+            max_rounds: stop.max_rounds,
+            max_sent_percent_of_memory: stop.max_sent_percent_of_memory.unwrap_or(0),
+            non_convergence_rounds: config.non_convergence_rounds.unwrap_or(0),
+            ceiling_without_progress: stop.ceiling_without_progress,
+        })
+    }
+}
+
+/// The pre-copy round controller around a policy `P`, keeping the dirty rates in a history
+/// `H` ([`FullHistory`] by default: `D` averages every earlier round, as in the paper; use
+/// [`WindowHistory`](crate::WindowHistory) for a bounded window).
 ///
 /// # Example: a short migration
 ///
@@ -298,52 +336,52 @@ enum Phase {
 /// assert!(summary.sent.0 >= memory.0);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Controller<P, const N: usize = DEFAULT_HISTORY_ROUNDS> {
-    config: ControllerConfig,
-    stall_after: Option<Ticks>,
+pub struct Controller<P, H = FullHistory> {
+    profile: Profile,
     policy: P,
-    history: DirtyRateHistory<N>,
-    phase: Phase,
-    context: RoundContext,
-    link: LinkSample,
+    history: H,
+    /// The latest allocation, and the link it was made for.
     allocation: Allocation,
+    link: LinkSample,
     migration_started: Ticks,
     round_started: Ticks,
+    /// The latest `now` seen; the clock never goes back behind it.
     last_now: Ticks,
     sent_total: Bytes,
     sent_last_round: Bytes,
-    non_convergence_streak: u32,
     zero_rate_since: Option<Ticks>,
+    round: u32,
+    non_convergence_streak: u32,
+    phase: Phase,
     stop_reason: Option<StopReason>,
     telemetry: Telemetry,
 }
 
-impl<P: Policy + Clone, const N: usize> Controller<P, N> {
+impl<P: Policy + Clone, H: RateHistory + Default> Controller<P, H> {
     /// A controller for one migration, or the first rule `config` breaks.
     pub fn new(config: ControllerConfig, policy: P) -> Result<Self, ControllerConfigError> {
-        config.validate()?;
-        let stall_after = config.stall_after_us.map(|us| Ticks::from_micros(us, config.tick_hz));
         Ok(Self {
-            config,
-            stall_after,
+            profile: Profile::new(&config)?,
             policy,
-            history: DirtyRateHistory::new(),
-            phase: Phase::NotStarted,
-            context: RoundContext::FIRST,
-            link: LinkSample::default(),
+            history: H::default(),
             allocation: Allocation::up_to(BytesPerSec::ZERO, LinkSample::default(), Rule::FirstRound),
+            link: LinkSample::default(),
             migration_started: Ticks::ZERO,
             round_started: Ticks::ZERO,
             last_now: Ticks::ZERO,
             sent_total: Bytes::ZERO,
             sent_last_round: Bytes::ZERO,
-            non_convergence_streak: 0,
             zero_rate_since: None,
+            round: 0,
+            non_convergence_streak: 0,
+            phase: Phase::NotStarted,
             stop_reason: None,
             telemetry: Telemetry::default(),
         })
     }
+}
 
+impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// Starts the next round: round 1, a live round, or stop-and-copy, as decided at the end
     /// of the last one. `link` is the link now; `now` is the caller's clock.
     pub fn begin_round(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
@@ -356,53 +394,44 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
         if kind == RoundKind::First {
             self.migration_started = now;
         }
-        self.context = RoundContext {
-            round: self.context.round.saturating_add(u32::from(kind != RoundKind::First)),
-            kind,
-            dirty: self.history.rates(),
-        };
-        self.policy.begin_round(&self.context);
+        self.round = self.round.saturating_add(1);
+        self.phase = Phase::InRound(kind);
+        self.policy.begin_round(&self.context(kind));
         self.round_started = now;
-        self.phase = Phase::InRound;
         self.link = link;
-        Ok(self.plan(now))
+        Ok(self.plan(kind, now))
     }
 
     /// Recomputes the current round's allocation for new link figures, keeping the round's
     /// dirty rates and coefficients (DESIGN.md section 2, reassessment within a round).
     pub fn reassess(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
-        if self.phase != Phase::InRound {
+        let Phase::InRound(kind) = self.phase else {
             return Err(self.misuse());
-        }
+        };
         let now = self.clock(now);
         self.link = link;
-        Ok(self.plan(now))
+        Ok(self.plan(kind, now))
     }
 
     /// Ends the current round with what the caller measured, and decides what comes next.
     pub fn end_round(&mut self, report: RoundReport, now: Ticks) -> Result<RoundVerdict, ControllerError> {
-        if self.phase != Phase::InRound {
+        let Phase::InRound(kind) = self.phase else {
             return Err(self.misuse());
-        }
+        };
         let now = self.clock(now);
         let elapsed = now.saturating_sub(self.round_started);
         let dirty_rate =
-            BytesPerSec::from_bytes_over(report.dirtied, elapsed, self.config.tick_hz).unwrap_or_else(|| {
+            BytesPerSec::from_bytes_over(report.dirtied, elapsed, self.profile.tick_hz).unwrap_or_else(|| {
                 Telemetry::count(&mut self.telemetry.dirty_rate_unbounded, true);
                 BytesPerSec::MAX
             });
         self.sent_total = self.sent_total.saturating_add(report.sent);
-        let round = self.context.round;
+        let round = self.round;
 
-        if self.context.kind == RoundKind::StopAndCopy {
-            let stop_reason = self.stop_reason.unwrap_or(StopReason::Requested);
-            self.phase = Phase::Complete(Summary {
-                rounds: round,
-                sent: self.sent_total,
-                total_time: now.saturating_sub(self.migration_started),
-                downtime: elapsed,
-                stop_reason,
-            });
+        if kind == RoundKind::StopAndCopy {
+            // The summary reads the round's start and the clock's last value, which is `now`.
+            self.phase = Phase::Complete;
+            let stop_reason = *self.stop_reason.get_or_insert(StopReason::Requested);
             return Ok(RoundVerdict {
                 round,
                 dirty_rate,
@@ -414,14 +443,14 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
 
         self.history.record(dirty_rate);
         let events = Events { non_convergence: self.track_convergence(dirty_rate), stalled: self.track_stall(now) };
-        let stop_reason = self.stop_reason_after(&report);
+        let stop_reason = self.stop_reason_after(kind, &report);
         self.sent_last_round = report.sent;
         self.stop_reason = stop_reason;
-        let next = if stop_reason.is_some() { Next::StopAndCopy } else { Next::Live };
-        self.phase = Phase::BetweenRounds(match next {
-            Next::Live => RoundKind::Live,
-            _ => RoundKind::StopAndCopy,
-        });
+        let (next, next_kind) = match stop_reason {
+            Some(_) => (Next::StopAndCopy, RoundKind::StopAndCopy),
+            None => (Next::Live, RoundKind::Live),
+        };
+        self.phase = Phase::BetweenRounds(next_kind);
         Ok(RoundVerdict { round, dirty_rate, next, stop_reason, events })
     }
 
@@ -435,8 +464,8 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
                 self.stop_reason = Some(StopReason::Requested);
                 Ok(())
             }
-            Phase::InRound | Phase::NotStarted => Err(ControllerError::NotBetweenRounds),
-            _ => Err(self.misuse()),
+            Phase::InRound(_) | Phase::NotStarted => Err(ControllerError::NotBetweenRounds),
+            Phase::Complete | Phase::Aborted => Err(self.misuse()),
         }
     }
 
@@ -448,17 +477,12 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
 
     /// The current (or last) round number; 0 before round 1.
     pub fn round(&self) -> u32 {
-        if self.phase == Phase::NotStarted { 0 } else { self.context.round }
+        self.round
     }
 
     /// The latest allocation.
     pub fn allocation(&self) -> &Allocation {
         &self.allocation
-    }
-
-    /// The validated configuration.
-    pub fn config(&self) -> &ControllerConfig {
-        &self.config
     }
 
     /// The policy.
@@ -467,7 +491,7 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
     }
 
     /// The dirty-rate history.
-    pub fn history(&self) -> &DirtyRateHistory<N> {
+    pub fn history(&self) -> &H {
         &self.history
     }
 
@@ -483,22 +507,30 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
 
     /// The finished migration, once the stop-and-copy round has ended.
     pub fn summary(&self) -> Option<Summary> {
-        match self.phase {
-            Phase::Complete(summary) => Some(summary),
-            _ => None,
-        }
+        (self.phase == Phase::Complete).then(|| Summary {
+            rounds: self.round,
+            sent: self.sent_total,
+            total_time: self.last_now.saturating_sub(self.migration_started),
+            downtime: self.last_now.saturating_sub(self.round_started),
+            stop_reason: self.stop_reason.unwrap_or(StopReason::Requested),
+        })
     }
 
-    /// Allocates under the current link and context, counting what was clamped.
-    fn plan(&mut self, now: Ticks) -> RoundPlan {
-        let allocation = self.policy.allocate(&self.context, self.link);
+    /// What the policy sees of the current round.
+    fn context(&self, kind: RoundKind) -> RoundContext {
+        RoundContext { round: self.round, kind, dirty: self.history.rates() }
+    }
+
+    /// Allocates under the current link, counting what was clamped.
+    fn plan(&mut self, kind: RoundKind, now: Ticks) -> RoundPlan {
+        let allocation = self.policy.allocate(&self.context(kind), self.link);
         let t = &mut self.telemetry;
         Telemetry::count(&mut t.usage_above_capacity, allocation.clamps.usage_above_capacity);
         Telemetry::count(&mut t.cut_to_free, allocation.clamps.cut_to_free);
         Telemetry::count(&mut t.floor_applied, allocation.rule == Rule::Floor);
         self.allocation = allocation;
         let events = Events { non_convergence: false, stalled: self.track_stall(now) };
-        RoundPlan { round: self.context.round, kind: self.context.kind, allocation, events }
+        RoundPlan { round: self.round, kind, allocation, events }
     }
 
     /// Takes the caller's time, refusing to go backwards (and counting it when it does).
@@ -518,7 +550,7 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
             return false;
         }
         let since = *self.zero_rate_since.get_or_insert(now);
-        let stalled = self.stall_after.is_some_and(|limit| now.saturating_sub(since) > limit);
+        let stalled = now.saturating_sub(since) > self.profile.stall_after;
         Telemetry::count(&mut self.telemetry.stall_reports, stalled);
         stalled
     }
@@ -526,48 +558,44 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
     /// Whether the dirty rate has been at or above the migration rate for the configured
     /// number of consecutive rounds, counting this one.
     fn track_convergence(&mut self, dirty_rate: BytesPerSec) -> bool {
-        let Some(rounds) = self.config.non_convergence_rounds else {
-            return false;
-        };
         self.non_convergence_streak =
             if dirty_rate >= self.allocation.migration { self.non_convergence_streak.saturating_add(1) } else { 0 };
-        let raised = self.non_convergence_streak >= rounds;
+        let rounds = self.profile.non_convergence_rounds;
+        let raised = rounds != 0 && self.non_convergence_streak >= rounds;
         Telemetry::count(&mut self.telemetry.non_convergence_reports, raised);
         raised
     }
 
-    /// The first stop condition that holds after a live round, if any.
-    fn stop_reason_after(&self, report: &RoundReport) -> Option<StopReason> {
-        let stop = &self.config.stop;
+    /// The first stop condition that holds after a live round of `kind`, if any.
+    fn stop_reason_after(&self, kind: RoundKind, report: &RoundReport) -> Option<StopReason> {
+        let profile = &self.profile;
         let remaining = u128::from(report.remaining.0);
-        if let Some(target_us) = stop.downtime_target_us {
+        if profile.downtime_target_us != 0 {
             // remaining / rate <= target  <=>  remaining * 1e6 <= target_us * rate.
             let stop_rate = self.stop_and_copy_rate();
-            let sendable = u128::from(target_us).saturating_mul(u128::from(stop_rate.0));
+            let sendable = u128::from(profile.downtime_target_us).saturating_mul(u128::from(stop_rate.0));
             if remaining.saturating_mul(1_000_000) <= sendable {
                 return Some(StopReason::DowntimeTarget);
             }
         }
-        if let Some(pages) = stop.min_remaining_pages {
-            let floor = u128::from(pages).saturating_mul(u128::from(self.config.page_size.bytes()));
-            if remaining < floor {
-                return Some(StopReason::FewPagesLeft);
-            }
+        let floor = u128::from(profile.min_remaining_pages).saturating_mul(u128::from(profile.page_size.bytes()));
+        if remaining < floor {
+            return Some(StopReason::FewPagesLeft);
         }
-        if stop.ceiling_without_progress
-            && self.context.kind == RoundKind::Live
+        if profile.ceiling_without_progress
+            && kind == RoundKind::Live
             && self.policy.at_ceiling()
             && report.sent > self.sent_last_round
         {
             return Some(StopReason::CeilingWithoutProgress);
         }
-        if let Some(percent) = stop.max_sent_percent_of_memory {
-            let limit = u128::from(self.config.memory.0).saturating_mul(u128::from(percent));
+        if profile.max_sent_percent_of_memory != 0 {
+            let limit = u128::from(profile.memory.0).saturating_mul(u128::from(profile.max_sent_percent_of_memory));
             if u128::from(self.sent_total.0).saturating_mul(100) > limit {
                 return Some(StopReason::SentLimit);
             }
         }
-        if self.context.round.saturating_add(1) >= stop.max_rounds {
+        if self.round.saturating_add(1) >= profile.max_rounds {
             return Some(StopReason::RoundCap);
         }
         None
@@ -576,7 +604,7 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
     /// The rate the policy would give a stop-and-copy round starting now.
     fn stop_and_copy_rate(&self) -> BytesPerSec {
         let ctx = RoundContext {
-            round: self.context.round.saturating_add(1),
+            round: self.round.saturating_add(1),
             kind: RoundKind::StopAndCopy,
             dirty: self.history.rates(),
         };
@@ -588,8 +616,8 @@ impl<P: Policy + Clone, const N: usize> Controller<P, N> {
 
     fn misuse(&self) -> ControllerError {
         match self.phase {
-            Phase::InRound => ControllerError::RoundInProgress,
-            Phase::Complete(_) => ControllerError::MigrationComplete,
+            Phase::InRound(_) => ControllerError::RoundInProgress,
+            Phase::Complete => ControllerError::MigrationComplete,
             Phase::Aborted => ControllerError::MigrationAborted,
             Phase::NotStarted | Phase::BetweenRounds(_) => ControllerError::NoRoundInProgress,
         }

@@ -18,8 +18,9 @@
 //! 1. [`units`] — the quantities: [`BytesPerSec`], [`Bytes`], [`Pages`], [`PageSize`],
 //!    [`Ticks`] of the caller's clock at [`TickHz`], and the fraction [`Share`]. Rates are
 //!    `u64` bytes per second everywhere (400 Gbit/s is `5e10`, far inside the range).
-//! 2. [`history`] — the per-round dirty rates, in a bounded window with an exact running
-//!    mean: what a policy may know of the past ([`DirtyRates`]).
+//! 2. [`history`] — the per-round dirty rates with an exact running mean, over the whole
+//!    migration ([`FullHistory`]) or a bounded window ([`WindowHistory`]): what a policy may
+//!    know of the past ([`DirtyRates`]).
 //! 3. [`policy`] — per round, the division of the free bandwidth `F` between the migration
 //!    (`E`) and the guest's service (`B`): [`Bda`], and the baselines [`Pca`],
 //!    [`Incremental`] (Xen 2.0) and [`Static`] (QEMU's `max-bandwidth`).
@@ -129,14 +130,14 @@ pub mod telemetry;
 pub mod units;
 
 pub use controller::{
-    Controller, ControllerConfig, DEFAULT_HISTORY_ROUNDS, Events, Next, RoundPlan, RoundReport, RoundVerdict,
-    StopConditions, StopReason, Summary,
+    Controller, ControllerConfig, Events, Next, RoundPlan, RoundReport, RoundVerdict, StopConditions, StopReason,
+    Summary,
 };
 pub use error::{
     ControllerConfigError, ControllerError, IncrementalConfigError, PacerConfigError, PredictorConfigError,
     PredictorError,
 };
-pub use history::{DirtyRateHistory, DirtyRates};
+pub use history::{DirtyRates, FullHistory, RateHistory, WindowHistory};
 pub use pacer::{Pacer, PacerConfig, Release};
 pub use policy::{
     Allocation, AnyPolicy, Bda, BdaConfig, Clamps, Coefficients, Incremental, IncrementalConfig, LinkSample, Pca,

@@ -1,8 +1,8 @@
 //! Policy properties over the whole input range, and BDA against an exact rational reference.
 
 use bda_core::{
-    AnyPolicy, Bda, BdaConfig, BytesPerSec, Coefficients, DirtyRateHistory, DirtyRates, Incremental, IncrementalConfig,
-    LinkSample, Pca, Policy, RoundContext, RoundKind, Rule, Share, Static,
+    AnyPolicy, Bda, BdaConfig, BytesPerSec, Coefficients, DirtyRates, FullHistory, Incremental, IncrementalConfig,
+    LinkSample, Pca, Policy, RateHistory, RoundContext, RoundKind, Rule, Share, Static, WindowHistory,
 };
 use num_bigint::BigInt;
 use num_rational::BigRational;
@@ -75,7 +75,7 @@ fn floor_of(floor_ppm: u32, capacity: u64) -> BigRational {
 }
 
 fn history(rates: &[u64]) -> DirtyRates {
-    let mut history = DirtyRateHistory::<WINDOW>::new();
+    let mut history = WindowHistory::<WINDOW>::new();
     for &r in rates {
         history.record(BytesPerSec(r));
     }
@@ -245,20 +245,29 @@ proptest! {
         }
     }
 
-    /// The history's view: `r(k-1)`, `r(k-2)` and the mean of the last `WINDOW` earlier
-    /// rates, rounded down.
+    /// The histories' views: `r(k-1)`, `r(k-2)` and the mean of the earlier rates (all of
+    /// them, or the last `WINDOW`), rounded down.
     #[test]
-    fn history_view_is_the_exact_mean_rounded_down(rates in prop::collection::vec(rate(), 0..40)) {
-        let view = history(&rates);
-        prop_assert_eq!(view.latest.map(|r| r.0), rates.last().copied());
+    fn history_views_are_the_exact_mean_rounded_down(rates in prop::collection::vec(rate(), 0..40)) {
         let earlier = rates.split_last().map(|(_, e)| e).unwrap_or(&[]);
-        prop_assert_eq!(view.previous.map(|r| r.0), earlier.last().copied());
-        let window = &earlier[earlier.len().saturating_sub(WINDOW)..];
-        let mean = (!window.is_empty()).then(|| {
-            let sum: u128 = window.iter().map(|&r| u128::from(r)).sum();
-            (sum / window.len() as u128) as u64
-        });
-        prop_assert_eq!(view.earlier_mean.map(|r| r.0), mean);
+        let mean = |window: &[u64]| {
+            (!window.is_empty()).then(|| {
+                let sum: u128 = window.iter().map(|&r| u128::from(r)).sum();
+                (sum / window.len() as u128) as u64
+            })
+        };
+        let mut full = FullHistory::new();
+        for &r in &rates {
+            full.record(BytesPerSec(r));
+        }
+        let windowed = history(&rates);
+        let expected = [(full.rates(), mean(earlier)), (windowed, mean(&earlier[earlier.len().saturating_sub(WINDOW)..]))];
+        for (view, earlier_mean) in expected {
+            prop_assert_eq!(view.latest.map(|r| r.0), rates.last().copied());
+            prop_assert_eq!(view.previous.map(|r| r.0), earlier.last().copied());
+            prop_assert_eq!(view.earlier_mean.map(|r| r.0), earlier_mean);
+        }
+        prop_assert_eq!(full.rounds_recorded() as usize, rates.len());
     }
 }
 
@@ -278,7 +287,7 @@ fn worked_example_through_the_history() {
         (Rule::Corrected, 2_100_000, 8_400_000),
     ];
     let measured = [3_000_000, 5_000_000, 20_000_000];
-    let mut history = DirtyRateHistory::<32>::new();
+    let mut history = FullHistory::new();
     for (round, (rule, reserved, migration)) in expected.into_iter().enumerate() {
         let kind = if round == 0 { RoundKind::First } else { RoundKind::Live };
         let ctx = RoundContext { round: round as u32 + 1, kind, dirty: history.rates() };
