@@ -336,6 +336,7 @@ impl Profile {
 /// assert!(summary.sent.0 >= memory.0);
 /// ```
 #[derive(Clone, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Controller<P, H = FullHistory> {
     profile: Profile,
     policy: P,
