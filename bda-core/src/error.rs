@@ -87,6 +87,8 @@ error_type! {
         MaxDeferralsOutOfRange => "predictor: more than 15 consecutive deferrals",
         /// `pages` is zero.
         PagesZero => "predictor: the memory has no pages",
+        /// `pages` needs more bitmap words than this target's `usize` can count.
+        TooManyPages => "predictor: more pages than this target can address",
     }
 }
 

@@ -125,7 +125,7 @@ impl Predictor {
         if pages == 0 {
             return Err(PredictorConfigError::PagesZero);
         }
-        let words = usize::try_from(pages.div_ceil(64)).map_err(|_| PredictorConfigError::PagesZero)?;
+        let words = usize::try_from(pages.div_ceil(64)).map_err(|_| PredictorConfigError::TooManyPages)?;
         // K <= 15 and H <= 8: the narrowing conversions below cannot fail.
         let counter_planes =
             u8::try_from(u8::BITS.saturating_sub(config.max_consecutive_deferrals.leading_zeros())).unwrap_or(4);

@@ -6,17 +6,8 @@ use bda_core::{
     AnyPolicy, Bytes, BytesPerSec, Controller, ControllerConfig, IncrementalConfig, LinkSample, Next, PageSize, Pca,
     RoundKind, RoundReport, Static, StopConditions, StopReason, TickHz, Ticks,
 };
+use bda_tests::any_u64;
 use proptest::prelude::*;
-
-fn wide() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        2 => Just(0_u64),
-        2 => Just(u64::MAX),
-        4 => 0_u64..10_000,
-        4 => 0_u64..200_000_000_000,
-        4 => any::<u64>(),
-    ]
-}
 
 #[derive(Clone, Debug)]
 struct Step {
@@ -27,11 +18,11 @@ struct Step {
 }
 
 fn link() -> impl Strategy<Value = LinkSample> {
-    (wide(), wide()).prop_map(|(c, u)| LinkSample::new(BytesPerSec(c), BytesPerSec(u)))
+    (any_u64(), any_u64()).prop_map(|(c, u)| LinkSample::new(BytesPerSec(c), BytesPerSec(u)))
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (link(), prop::option::of(link()), wide(), wide(), wide(), wide()).prop_map(
+    (link(), prop::option::of(link()), any_u64(), any_u64(), any_u64(), any_u64()).prop_map(
         |(link, reassessed, elapsed, sent, dirtied, remaining)| Step {
             link,
             reassessed,
@@ -45,8 +36,8 @@ fn policy() -> impl Strategy<Value = AnyPolicy> {
     prop_oneof![
         Just(AnyPolicy::bda()),
         Just(AnyPolicy::Pca(Pca)),
-        wide().prop_map(|cap| AnyPolicy::Static(Static::new(BytesPerSec(cap)))),
-        (wide(), wide(), wide()).prop_map(|(a, increment, b)| {
+        any_u64().prop_map(|cap| AnyPolicy::Static(Static::new(BytesPerSec(cap)))),
+        (any_u64(), any_u64(), any_u64()).prop_map(|(a, increment, b)| {
             AnyPolicy::incremental(IncrementalConfig {
                 start: BytesPerSec(a.min(b)),
                 increment: BytesPerSec(increment),
@@ -175,7 +166,7 @@ proptest! {
         config in config(),
         policy in policy(),
         steps in prop::collection::vec(step(), 1..12),
-        start in wide(),
+        start in any_u64(),
     ) {
         let mut controller: Controller<AnyPolicy> = Controller::new(config, policy).unwrap();
         let mut model = Model { config, policy, incremental_rate: 0, sent_total: 0, sent_last: 0, streak: 0 };

@@ -4,24 +4,13 @@ use bda_core::{
     AnyPolicy, Bda, BdaConfig, BytesPerSec, Coefficients, DirtyRates, FullHistory, Incremental, IncrementalConfig,
     LinkSample, Pca, Policy, RateHistory, RoundContext, RoundKind, Rule, Share, Static, WindowHistory,
 };
+use bda_tests::any_u64;
 use num_bigint::BigInt;
 use num_rational::BigRational;
 use num_traits::{Signed, Zero};
 use proptest::prelude::*;
 
-/// Rates over the whole `u64` range, with the extremes and small values well represented.
-fn rate() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        2 => Just(0_u64),
-        1 => Just(1_u64),
-        2 => Just(u64::MAX),
-        1 => Just(u64::MAX - 1),
-        4 => 0_u64..10_000,
-        4 => 0_u64..200_000_000_000,
-        4 => any::<u64>(),
-    ]
-}
-
+/// An exact rational.
 fn q(x: u64) -> BigRational {
     BigRational::from_integer(BigInt::from(x))
 }
@@ -114,9 +103,9 @@ proptest! {
     /// within the rounding, either may fire).
     #[test]
     fn bda_live_round_matches_the_exact_reference(
-        rates in prop::collection::vec(rate(), 1..10),
-        capacity in rate(),
-        other_usage in rate(),
+        rates in prop::collection::vec(any_u64(), 1..10),
+        capacity in any_u64(),
+        other_usage in any_u64(),
         coefficients in coefficients(),
     ) {
         let link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
@@ -145,9 +134,9 @@ proptest! {
     /// `Rule::Floor` exactly when the floor raised it.
     #[test]
     fn bda_floor_raises_the_rate_to_its_share_of_capacity(
-        rates in prop::collection::vec(rate(), 1..10),
-        capacity in rate(),
-        other_usage in rate(),
+        rates in prop::collection::vec(any_u64(), 1..10),
+        capacity in any_u64(),
+        other_usage in any_u64(),
         coefficients in coefficients(),
         floor_ppm in floor_ppm(),
     ) {
@@ -173,10 +162,10 @@ proptest! {
     /// Round 1 gets `min(E_init, F)` (then the floor); stop-and-copy gets all of `F`.
     #[test]
     fn bda_first_and_stop_and_copy_rounds(
-        rates in prop::collection::vec(rate(), 0..10),
-        capacity in rate(),
-        other_usage in rate(),
-        first_round_rate in prop::option::of(rate()),
+        rates in prop::collection::vec(any_u64(), 0..10),
+        capacity in any_u64(),
+        other_usage in any_u64(),
+        first_round_rate in prop::option::of(any_u64()),
         floor_ppm in floor_ppm(),
         coefficients in coefficients(),
     ) {
@@ -199,12 +188,12 @@ proptest! {
     /// baselines give what their definitions say.
     #[test]
     fn every_policy_divides_exactly_the_free_bandwidth(
-        rates in prop::collection::vec(rate(), 0..10),
-        capacity in rate(),
-        other_usage in rate(),
+        rates in prop::collection::vec(any_u64(), 0..10),
+        capacity in any_u64(),
+        other_usage in any_u64(),
         kind in prop_oneof![Just(RoundKind::First), Just(RoundKind::Live), Just(RoundKind::StopAndCopy)],
-        cap in rate(),
-        increments in (rate(), rate(), rate()),
+        cap in any_u64(),
+        increments in (any_u64(), any_u64(), any_u64()),
         floor_ppm in floor_ppm(),
         coefficients in coefficients(),
     ) {
@@ -248,7 +237,7 @@ proptest! {
     /// The histories' views: `r(k-1)`, `r(k-2)` and the mean of the earlier rates (all of
     /// them, or the last `WINDOW`), rounded down.
     #[test]
-    fn history_views_are_the_exact_mean_rounded_down(rates in prop::collection::vec(rate(), 0..40)) {
+    fn history_views_are_the_exact_mean_rounded_down(rates in prop::collection::vec(any_u64(), 0..40)) {
         let earlier = rates.split_last().map(|(_, e)| e).unwrap_or(&[]);
         let mean = |window: &[u64]| {
             (!window.is_empty()).then(|| {
