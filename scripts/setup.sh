@@ -4,7 +4,7 @@
 #
 # - rustfmt and clippy for the machine's Rust toolchain;
 # - the thumbv7em-none-eabihf target, from rustup when it can be fetched, otherwise
-#   Debian's rustc-web + rust-web-src (which build `core` from source: DESIGN.md section 5).
+#   Debian's rustc-web + rust-web-src (which build `core` from source).
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }

@@ -404,7 +404,8 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     }
 
     /// Recomputes the current round's allocation for new link figures, keeping the round's
-    /// dirty rates and coefficients (DESIGN.md section 2, reassessment within a round).
+    /// dirty rates and coefficients. Call it every 100 ms or so: a round can last minutes while
+    /// the other traffic moves.
     pub fn reassess(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
         let Phase::InRound(kind) = self.phase else {
             return Err(self.misuse());

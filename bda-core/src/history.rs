@@ -1,7 +1,7 @@
 //! Dirty-rate history: the per-round dirty rates a policy looks back on.
 //!
-//! Round `k` of a migration needs three numbers from the rounds before it (DESIGN.md
-//! section 2): the latest dirty rate `r(k-1)`, the one before it `r(k-2)`, and the plain
+//! Round `k` of a migration needs three numbers from the rounds before it (see
+//! [`Bda`](crate::Bda)): the latest dirty rate `r(k-1)`, the one before it `r(k-2)`, and the plain
 //! mean `D` of the earlier rates `r(1) .. r(k-2)`. Policies see them as [`DirtyRates`], a
 //! small `Copy` summary; a [`RateHistory`] keeps what is needed to produce it, in bounded
 //! memory, with an exact running sum:

@@ -39,7 +39,7 @@
 //! `B = (U^2 + D^2)/(U + D)` for the guest (the paper's equation 4, `a*U + b*D` with
 //! `a = U/(U+D)`, `b = D/(U+D)`) and, when that exceeds `F`, `B = F/(1 + c)` with
 //! `c = r(k-1)/r(k-2)` (equation 5); then `E = F - B`, raised to a floor of 5 % of `T` so a
-//! migration never stops moving. DESIGN.md section 2 has the precise rules.
+//! migration never stops moving. [`Bda`] has the precise rules and their rounding.
 //!
 //! ## Guarantees
 //!

@@ -18,7 +18,7 @@ fn q(x: u64) -> BigRational {
 /// The history window the tests use: small, so rates drop out of the mean often.
 const WINDOW: usize = 4;
 
-/// What an exact reader of DESIGN.md section 2 expects, before the floor.
+/// What an exact reading of the BDA rules (the `Bda` docs) expects, before the floor.
 struct Reference {
     free: BigRational,
     /// Equation 4's reserve, exactly.
@@ -260,7 +260,8 @@ proptest! {
     }
 }
 
-/// DESIGN.md section 2's worked example, through the controller's history, round by round.
+/// A worked example (100 Mbit/s link, 2 MB/s other traffic, E_init = 8 MB/s, dirty rates
+/// 3, 5 and 20 MB/s), through the history, round by round.
 #[test]
 fn worked_example_through_the_history() {
     let policy = Bda::new(BdaConfig {

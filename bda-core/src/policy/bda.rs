@@ -1,5 +1,5 @@
-//! BDA: Bandwidth Dynamic Assignment (the paper's Fig. 1, made precise in DESIGN.md
-//! section 2).
+//! BDA: Bandwidth Dynamic Assignment (Fang, Liao and Ge, "Live Virtual Machine Migration
+//! with Bandwidth Dynamic Assignment"; its Fig. 1, made precise).
 //!
 //! Each round divides the free bandwidth `F = T - U_used` into the migration's rate `E` and a
 //! reserve `B` for the guest's own service, predicted from the dirty rate:
@@ -65,7 +65,7 @@ impl Default for BdaConfig {
 /// magnitude). The corrected reserve of equation 5 is rounded down, so `E` is rounded up;
 /// it is within 1 B/s of exact. The floor is `floor(share * T)`.
 ///
-/// # Degenerate cases (DESIGN.md section 2)
+/// # Degenerate cases the paper leaves open
 ///
 /// - `D` unknown (round 2): `B = U`.
 /// - `D + U = 0` (nothing dirtied): `B = 0`, `E = F`.
@@ -78,7 +78,7 @@ impl Default for BdaConfig {
 ///
 /// The floor applies to the first and the live rounds and is reported as [`Rule::Floor`].
 ///
-/// # Example: DESIGN.md's worked example
+/// # Example: a correction
 ///
 /// ```
 /// use bda_core::{Bda, BdaConfig, BytesPerSec, DirtyRates, LinkSample, Policy, RoundContext,

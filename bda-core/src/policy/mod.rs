@@ -11,7 +11,7 @@
 //! `E <= F` and `E + B == F`. None of them panics or wraps.
 //!
 //! The policies:
-//! - [`Bda`]: Bandwidth Dynamic Assignment, the paper's rule (DESIGN.md section 2).
+//! - [`Bda`]: Bandwidth Dynamic Assignment, the paper's rule, made precise.
 //! - [`Pca`]: plain pre-copy, every round at all free bandwidth.
 //! - [`Incremental`]: Xen 2.0's dynamic rate limiting (Clark et al., NSDI'05).
 //! - [`Static`]: one fixed cap, QEMU's `max-bandwidth`.
@@ -35,7 +35,7 @@ use crate::units::BytesPerSec;
 /// The state of the link at one moment, as the caller measured it.
 ///
 /// `other_usage` is the traffic of everything on the link except this VM: neither its
-/// migration stream nor its own service traffic (DESIGN.md section 2). A caller that can
+/// migration stream nor its own service traffic. A caller that can
 /// only measure "everything but the migration" may pass that instead; the reserve BDA keeps
 /// for the guest then sits on top of the service's current traffic, which protects the
 /// service more and lets the migration converge less.
