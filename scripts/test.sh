@@ -36,6 +36,16 @@ scripts/thumb.sh build -p bda-core --release
 scripts/thumb.sh build -p bda-core --release --features defmt
 scripts/thumb.sh clippy -p bda-core --features defmt -- -D warnings
 
+step "simulator: the paper's experiments reproduce the committed results in docs/sim"
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+cargo run --quiet --release -p bda-sim -- paper --out "$results" --no-progress >/dev/null
+diff -r docs/sim "$results"
+echo "docs/sim is what bda-sim paper produces"
+
+step "benchmarks build"
+cargo bench --workspace --no-run --quiet
+
 step "the main job end to end: every policy migrates and the destination matches"
 for policy in bda pca incremental static; do
     cargo run --quiet --release -p bda-core --example migrate -- "$policy" 64 >/dev/null

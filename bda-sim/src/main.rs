@@ -1,0 +1,343 @@
+//! `bda-sim`: simulate live migrations under bda-core's policies.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bda_sim::link::Background;
+use bda_sim::paper::{PaperOptions, run_paper};
+use bda_sim::report::{PolicySummary, comparison_table, round_table, summary_line};
+use bda_sim::run::{RunResult, simulate};
+use bda_sim::scenario::{PAGE_BYTES, PolicyKind, Scenario, UsageReading};
+use bda_sim::units::{parse_bytes, parse_rate, parse_seconds};
+use bda_sim::workload::{WorkloadKind, WorkloadParams};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
+
+/// Simulate pre-copy live migrations under bda-core's policies: BDA, PCA, PPC, Xen's
+/// incremental rate limiting and QEMU's static cap.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// One migration: the per-round table and the summary.
+    Run {
+        /// The policy.
+        #[arg(long, value_enum, default_value = "bda")]
+        policy: PolicyKind,
+        /// The seed of the workload's page choices.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+    },
+    /// Several policies on the same scenario and seeds, side by side.
+    Compare {
+        /// The policies, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "pca,ppc,bda,incremental,static")]
+        policies: Vec<PolicyKind>,
+        /// How many seeds (1..=N) each policy runs.
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+    },
+    /// The paper's experiments: memory sweep, application test, comparison with the paper's
+    /// numbers, sensitivity sweep; CSVs, SVG plots and a report in the output folder.
+    Paper {
+        /// The results folder.
+        #[arg(long, default_value = "results/paper")]
+        out: PathBuf,
+        /// Seeds per point.
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// A reduced run: no 2 GiB point and no sensitivity sweep.
+        #[arg(long)]
+        quick: bool,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        /// The link and traffic model the experiments use (memory and workload are set by
+        /// each experiment).
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+    },
+    /// Prints the scenario the flags resolve to, as JSON (a starting point for --config).
+    Scenario {
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// The scenario. Each flag overrides the preset (or the --config file); unset flags keep it.
+#[derive(Args, Debug, Clone)]
+struct ScenarioArgs {
+    /// A scenario as JSON (as `bda-sim scenario` prints it); the flags below override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// VM memory, e.g. 1GiB [default: 1GiB].
+    #[arg(long, value_parser = parse_bytes)]
+    memory: Option<u64>,
+    /// The guest's workload [default: kernel-compile].
+    #[arg(long, value_enum)]
+    workload: Option<WorkloadKind>,
+    /// Link capacity, e.g. 100Mbit/s [default: 100Mbit/s].
+    #[arg(long, value_parser = parse_rate)]
+    link: Option<u64>,
+    /// Background traffic, e.g. 1MB/s [default: 1MB/s].
+    #[arg(long, value_parser = parse_rate)]
+    background: Option<u64>,
+    /// Background bursts to this rate (with --burst-every and --burst-for).
+    #[arg(long, value_parser = parse_rate)]
+    burst: Option<u64>,
+    /// How often a burst starts [default: 30s].
+    #[arg(long, value_parser = parse_seconds)]
+    burst_every: Option<f64>,
+    /// How long a burst lasts [default: 5s].
+    #[arg(long, value_parser = parse_seconds)]
+    burst_for: Option<f64>,
+    /// Share of the capacity an overloaded link still carries, (0, 1] [default: 0.9].
+    #[arg(long)]
+    efficiency: Option<f64>,
+    /// Service traffic demand per byte/s of page writes [default: 0.25].
+    #[arg(long)]
+    service_factor: Option<f64>,
+    /// What U_used counts [default: other].
+    #[arg(long, value_enum)]
+    usage_reading: Option<UsageReading>,
+    /// Workload: page writes per second while busy.
+    #[arg(long)]
+    writes_per_s: Option<f64>,
+    /// Workload: writable working set, e.g. 256MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    working_set: Option<u64>,
+    /// Workload: hot set inside the working set, e.g. 32MiB.
+    #[arg(long, value_parser = parse_bytes)]
+    hot_set: Option<u64>,
+    /// Workload: share of busy writes into the hot set, 0..=1.
+    #[arg(long)]
+    hot_share: Option<f64>,
+    /// Workload: the system's page writes per second.
+    #[arg(long)]
+    idle_writes_per_s: Option<f64>,
+    /// Intermittent: busy phase length.
+    #[arg(long, value_parser = parse_seconds)]
+    busy: Option<f64>,
+    /// Intermittent: idle phase length.
+    #[arg(long, value_parser = parse_seconds)]
+    idle: Option<f64>,
+    /// Stop and copy when the rest fits this downtime; 0 turns it off [default: 300ms].
+    #[arg(long, value_parser = parse_seconds)]
+    downtime_target: Option<f64>,
+    /// Round cap, stop-and-copy included [default: 30].
+    #[arg(long)]
+    max_rounds: Option<u32>,
+    /// Stop after sending this share of memory, percent; 0 turns it off [default: 300].
+    #[arg(long)]
+    max_sent_percent: Option<u32>,
+    /// Stop below this many pages left; 0 turns it off [default: 50].
+    #[arg(long)]
+    min_remaining_pages: Option<u64>,
+    /// BDA's floor, percent of capacity [default: 5].
+    #[arg(long)]
+    bda_floor_percent: Option<u8>,
+    /// BDA's first-round rate [default: all free bandwidth].
+    #[arg(long, value_parser = parse_rate)]
+    bda_first_round_rate: Option<u64>,
+    /// BDA's coefficients in the utilisation form instead of the dirty-rate form.
+    #[arg(long)]
+    bda_utilisation: bool,
+    /// Static's cap [default: 128MiB/s].
+    #[arg(long, value_parser = parse_rate)]
+    static_cap: Option<u64>,
+    /// Cancel a migration still running after this long [default: 3600s].
+    #[arg(long, value_parser = parse_seconds)]
+    time_limit: Option<f64>,
+}
+
+impl ScenarioArgs {
+    fn resolve(&self) -> Result<Scenario, String> {
+        let mut s = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => Scenario::new(1 << 30, WorkloadKind::KernelCompile),
+        };
+        if self.memory.is_some() || self.workload.is_some() {
+            s.memory_bytes = self.memory.unwrap_or(s.memory_bytes);
+            s.workload = WorkloadParams::preset(self.workload.unwrap_or(s.workload.kind), s.memory_bytes / PAGE_BYTES);
+        }
+        let w = &mut s.workload;
+        let pages = |bytes: u64| bytes.div_ceil(PAGE_BYTES);
+        w.writes_per_s = self.writes_per_s.unwrap_or(w.writes_per_s);
+        w.working_set = self.working_set.map_or(w.working_set, pages);
+        w.hot_pages = self.hot_set.map_or(w.hot_pages, pages);
+        w.hot_share = self.hot_share.unwrap_or(w.hot_share);
+        w.idle_writes_per_s = self.idle_writes_per_s.unwrap_or(w.idle_writes_per_s);
+        w.busy_s = self.busy.unwrap_or(w.busy_s);
+        w.idle_s = self.idle.unwrap_or(w.idle_s);
+        if let Some(link) = self.link {
+            s.link.capacity = link as f64;
+        }
+        let base = match s.link.background {
+            Background::Constant { rate } | Background::Bursty { base: rate, .. } => rate,
+        };
+        let base = self.background.map_or(base, |b| b as f64);
+        s.link.background = match (self.burst, s.link.background) {
+            (Some(burst), previous) => {
+                let (every, length) = match previous {
+                    Background::Bursty { period_s, burst_s, .. } => (period_s, burst_s),
+                    Background::Constant { .. } => (30.0, 5.0),
+                };
+                Background::Bursty {
+                    base,
+                    burst: burst as f64,
+                    period_s: self.burst_every.unwrap_or(every),
+                    burst_s: self.burst_for.unwrap_or(length),
+                }
+            }
+            (None, Background::Bursty { burst, period_s, burst_s, .. }) => Background::Bursty {
+                base,
+                burst,
+                period_s: self.burst_every.unwrap_or(period_s),
+                burst_s: self.burst_for.unwrap_or(burst_s),
+            },
+            (None, Background::Constant { .. }) => Background::Constant { rate: base },
+        };
+        s.link.efficiency = self.efficiency.unwrap_or(s.link.efficiency);
+        s.service_factor = self.service_factor.unwrap_or(s.service_factor);
+        s.usage_reading = self.usage_reading.unwrap_or(s.usage_reading);
+        if let Some(target) = self.downtime_target {
+            s.downtime_target_ms = (target > 0.0).then(|| (target * 1e3).round() as u64);
+        }
+        s.max_rounds = self.max_rounds.unwrap_or(s.max_rounds);
+        if let Some(percent) = self.max_sent_percent {
+            s.max_sent_percent = (percent > 0).then_some(percent);
+        }
+        if let Some(pages) = self.min_remaining_pages {
+            s.min_remaining_pages = (pages > 0).then_some(pages);
+        }
+        s.bda_floor_percent = self.bda_floor_percent.unwrap_or(s.bda_floor_percent);
+        s.bda_first_round_rate = self.bda_first_round_rate.or(s.bda_first_round_rate);
+        s.bda_utilisation_coefficients |= self.bda_utilisation;
+        s.static_cap = self.static_cap.unwrap_or(s.static_cap);
+        s.time_limit_s = self.time_limit.unwrap_or(s.time_limit_s);
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+fn describe(s: &Scenario) -> String {
+    format!(
+        "{} MiB, {:?} workload, link {:.1} Mbit/s (efficiency {} under overload), background {:?}, service factor {}, U_used reading {:?}",
+        s.memory_bytes >> 20,
+        s.workload.kind,
+        s.link.capacity * 8.0 / 1e6,
+        s.link.efficiency,
+        s.link.background,
+        s.service_factor,
+        s.usage_reading
+    )
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bda-sim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Run { policy, seed, format, scenario } => {
+            let scenario = scenario.resolve()?;
+            let result = simulate(&scenario, policy, seed)?;
+            match format {
+                Format::Table => {
+                    println!("{}", describe(&scenario));
+                    print!("{}", round_table(&result));
+                }
+                Format::Json => {
+                    let value = serde_json::json!({ "scenario": scenario, "result": result });
+                    println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+                }
+                Format::Csv => {
+                    let mut writer = csv::Writer::from_writer(std::io::stdout());
+                    for round in &result.trace {
+                        writer.serialize(round).map_err(|e| e.to_string())?;
+                    }
+                    writer.flush().map_err(|e| e.to_string())?;
+                }
+            }
+        }
+        Command::Compare { policies, seeds, format, scenario } => {
+            let scenario = scenario.resolve()?;
+            if seeds == 0 {
+                return Err("--seeds must be at least 1".into());
+            }
+            let runs: Vec<(PolicyKind, Vec<RunResult>)> = policies
+                .iter()
+                .map(|&policy| {
+                    let runs: Result<Vec<RunResult>, String> =
+                        (1..=seeds).into_par_iter().map(|seed| simulate(&scenario, policy, seed)).collect();
+                    runs.map(|r| (policy, r))
+                })
+                .collect::<Result<_, _>>()?;
+            let summaries: Vec<PolicySummary> = runs.iter().map(|(p, r)| PolicySummary::of(*p, r)).collect();
+            match format {
+                Format::Table | Format::Csv => {
+                    println!("{} ({seeds} seeds)", describe(&scenario));
+                    print!("{}", comparison_table(&summaries));
+                    for (_, r) in &runs {
+                        println!("  seed 1: {}", summary_line(&r[0]));
+                    }
+                }
+                Format::Json => {
+                    let value = serde_json::json!({ "scenario": scenario, "summaries": summaries });
+                    println!("{}", serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?);
+                }
+            }
+        }
+        Command::Paper { out, seeds, quick, no_progress, scenario } => {
+            if seeds == 0 {
+                return Err("--seeds must be at least 1".into());
+            }
+            let base = scenario.resolve()?;
+            let started = std::time::Instant::now();
+            let options = PaperOptions { seeds, out: out.clone(), base, quick, progress: !no_progress };
+            let (_, report) = run_paper(&options)?;
+            print!("{report}");
+            println!(
+                "\nwrote {} (points.csv, report.txt and the SVG figures) in {:.1} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Scenario { scenario } => {
+            let scenario = scenario.resolve()?;
+            println!("{}", serde_json::to_string_pretty(&scenario).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(())
+}
