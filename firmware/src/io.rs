@@ -133,3 +133,11 @@ impl<T: PageTransfer> PageTransfer for FaultInjector<T> {
         self.inner.poll().map(|done| done.map_err(InjectedError::Inner))
     }
 }
+
+/// Verification passes through to the wrapped transfer: the injector breaks transfers, not
+/// the destination's memory.
+impl<T: VerifyPage> VerifyPage for FaultInjector<T> {
+    fn page_matches(&mut self, page: u64) -> bool {
+        self.inner.page_matches(page)
+    }
+}

@@ -23,9 +23,9 @@ use core::fmt;
 use core::task::Poll;
 
 use bda_core::{
-    Allocation, Bytes, BytesPerSec, Controller, ControllerConfig, ControllerConfigError, ControllerError, Next,
-    PacerConfig, PacerConfigError, PageSize, Pacer, Policy, Predictor, PredictorConfig, PredictorConfigError,
-    PredictorError, PredictorRound, Release, RoundKind, RoundReport, RoundVerdict, Summary, Telemetry, TickHz, Ticks,
+    Allocation, Bytes, BytesPerSec, Controller, ControllerConfig, ControllerConfigError, ControllerError, Next, Pacer,
+    PacerConfig, PacerConfigError, PageSize, Policy, Predictor, PredictorConfig, PredictorConfigError, PredictorError,
+    PredictorRound, Release, RoundKind, RoundReport, RoundVerdict, Summary, Telemetry, TickHz, Ticks,
 };
 use embedded_hal::delay::DelayNs;
 
@@ -402,7 +402,8 @@ where
     let buffers = Buffers::carve(workspace, words, predictor.storage_words())?;
     predictor.init_storage(buffers.predictor)?;
     let now = env.clock.now();
-    let pacer = Pacer::new(PacerConfig::new(tick_hz, page_bytes), BytesPerSec::ZERO, now).map_err(ConfigError::Pacer)?;
+    let pacer =
+        Pacer::new(PacerConfig::new(tick_hz, page_bytes), BytesPerSec::ZERO, now).map_err(ConfigError::Pacer)?;
     let reassess_every = Ticks::from_micros(config.reassess_every_us, tick_hz).max(Ticks(1));
     let timeout = Ticks::from_micros(config.transfer_timeout_us, tick_hz).max(Ticks(1));
     let mut round_clock = RoundClock {
@@ -457,7 +458,11 @@ where
         buffers.dirty.fill(0);
         env.dirty_log.take(buffers.dirty);
         let dirtied = count(buffers.dirty);
-        let remaining = buffers.dirty.iter().zip(buffers.pending.iter()).fold(0_u64, |n, (d, p)| n.saturating_add(count_word(d | p)));
+        let remaining = buffers
+            .dirty
+            .iter()
+            .zip(buffers.pending.iter())
+            .fold(0_u64, |n, (d, p)| n.saturating_add(count_word(d | p)));
         let report = RoundReport {
             sent: pages_bytes(pages_sent, page_bytes),
             dirtied: pages_bytes(dirtied, page_bytes),
@@ -615,4 +620,57 @@ fn count(bitmap: &[u64]) -> u64 {
 
 fn pages_bytes(pages: u64, page_bytes: u64) -> Bytes {
     Bytes(pages.saturating_mul(page_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_round_up_and_stay_in_range() {
+        let hz = TickHz(25_000_000);
+        assert_eq!(nanos_until(Ticks(0), Ticks(25), hz), 1_000);
+        assert_eq!(nanos_until(Ticks(0), Ticks(1), hz), 40);
+        assert_eq!(nanos_until(Ticks(0), Ticks(1), TickHz(3)), 333_333_334);
+        assert_eq!(nanos_until(Ticks(10), Ticks(5), hz), 1); // already due: ask again at once
+        assert_eq!(nanos_until(Ticks(0), Ticks::MAX, hz), u32::MAX);
+    }
+
+    #[test]
+    fn round_one_marks_exactly_the_pages() {
+        let mut bitmap = [7_u64; 3];
+        fill_pages(&mut bitmap, 70);
+        assert_eq!(bitmap, [u64::MAX, 0b11_1111, 0]);
+        fill_pages(&mut bitmap, 128);
+        assert_eq!(bitmap, [u64::MAX, u64::MAX, 0]);
+        assert_eq!(count(&bitmap), 128);
+        assert_eq!(page_index(2, 5), 133);
+    }
+
+    #[test]
+    fn workspace_covers_every_predictor_setting() {
+        let config = PredictorConfig { history_rounds: 8, max_consecutive_deferrals: 15, ..Default::default() };
+        for pages in [1_usize, 64, 65, 1_000] {
+            let predictor = Predictor::new(config, u64::try_from(pages).unwrap()).unwrap();
+            let needed = 3 * predictor.bitmap_words() + predictor.storage_words();
+            assert_eq!(workspace_words(pages), needed);
+        }
+    }
+
+    #[test]
+    fn config_rules() {
+        let ok = MigrationConfig::new(Bytes(8192), TickHz::MICROS);
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.pages(), 2);
+        let bad = |f: fn(&mut MigrationConfig)| {
+            let mut config = ok;
+            f(&mut config);
+            config.validate()
+        };
+        assert_eq!(bad(|c| c.controller.memory = Bytes(0)), Err(ConfigError::MemoryNotWholePages));
+        assert_eq!(bad(|c| c.controller.memory = Bytes(4097)), Err(ConfigError::MemoryNotWholePages));
+        assert_eq!(bad(|c| c.reassess_every_us = 0), Err(ConfigError::ReassessIntervalZero));
+        assert_eq!(bad(|c| c.transfer_timeout_us = 0), Err(ConfigError::TransferTimeoutZero));
+        assert_eq!(bad(|c| c.max_attempts = 0), Err(ConfigError::MaxAttemptsZero));
+    }
 }
