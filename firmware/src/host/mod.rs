@@ -21,6 +21,7 @@
 
 pub mod sim;
 
+use std::collections::TryReserveError;
 use std::process::ExitCode;
 
 use bda_core::{AnyPolicy, Bytes, BytesPerSec, IncrementalConfig, Pca, Static, Summary, Telemetry, TickHz, Ticks};
@@ -64,7 +65,8 @@ impl Default for Options {
 }
 
 const USAGE: &str = "usage: firmware [MEMORY_MIB] [--policy bda|pca|incremental|static] \
-[--workload idle|busy|bursty] [--link-mbit N] [--real-time] [--lose-page]";
+[--workload idle|busy|bursty] [--link-mbit N] [--real-time] [--lose-page]
+(the host holds the VM and its copy: twice MEMORY_MIB of RAM)";
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<Options, String> {
@@ -121,16 +123,16 @@ pub fn policy(name: &str) -> Option<AnyPolicy> {
 /// A simulated (or real-time) environment for a VM of `pages` pages.
 pub type HostEnvironment<T = VmPort> = Environment<HostClock, HostClock, T, SimLink, VmPort>;
 
-/// The environment of `options`, and the VM's port (to inspect it afterwards).
-pub fn environment(options: &Options, pages: usize) -> HostEnvironment {
+/// The environment of `options` for a VM of `pages` pages, or why the machine cannot hold it.
+pub fn environment(options: &Options, pages: usize) -> Result<HostEnvironment, TryReserveError> {
     let clock = if options.real_time { HostClock::real() } else { HostClock::simulated() };
     let pages_u64 = u64::try_from(pages).unwrap_or(u64::MAX);
     let workload = Workload::new(options.workload, pages_u64, pages_u64 / 4, WRITES_PER_SEC);
     // Page 5 (or the last page of a smaller VM) goes missing with --lose-page.
     let lose_page = options.lose_page.then(|| 5.min(pages_u64.saturating_sub(1)));
-    let vm = VmPort::new(pages, 4096, workload, clock.clone(), lose_page);
+    let vm = VmPort::new(pages, 4096, workload, clock.clone(), lose_page)?;
     let link = SimLink { capacity: BytesPerSec::from_mbit_per_sec(options.link_mbit), tick_hz: TickHz::NANOS };
-    Environment { clock: clock.clone(), delay: clock, transfer: vm.clone(), link, dirty_log: vm }
+    Ok(Environment { clock: clock.clone(), delay: clock, transfer: vm.clone(), link, dirty_log: vm })
 }
 
 /// Runs the host binary.
@@ -157,7 +159,13 @@ pub fn main() -> ExitCode {
     };
     let config = MigrationConfig::new(memory, TickHz::NANOS);
     let mut workspace = vec![0; workspace_words(pages)];
-    let mut env = environment(&options, pages);
+    let mut env = match environment(&options, pages) {
+        Ok(env) => env,
+        Err(error) => {
+            eprintln!("firmware: cannot hold a {} MiB VM and its copy in memory: {error}", options.memory_mib);
+            return ExitCode::FAILURE;
+        }
+    };
     println!(
         "bda firmware loop on the host: {} MiB VM ({pages} pages), workload {}, policy {}, link {} Mbit/s, {} clock",
         options.memory_mib,
@@ -284,7 +292,7 @@ mod tests {
         let pages = usize::try_from((options.memory_mib << 20) / PAGE_BYTES).unwrap();
         let config = MigrationConfig::new(Bytes(options.memory_mib << 20), TickHz::NANOS);
         let mut workspace = vec![0; workspace_words(pages)];
-        let mut env = environment(options, pages);
+        let mut env = environment(options, pages).unwrap();
         let mut table = Table::default();
         let result = migrate(&config, policy(&options.policy).unwrap(), &mut workspace, &mut env, &mut table);
         (result, table)
@@ -341,7 +349,7 @@ mod tests {
         let pages = 1024;
         let config = MigrationConfig::new(Bytes(4 << 20), TickHz::NANOS);
         let mut workspace = vec![0; workspace_words(pages)];
-        let env = environment(&options, pages);
+        let env = environment(&options, pages).unwrap();
         let mut env = Environment {
             clock: env.clock,
             delay: env.delay,
@@ -384,7 +392,7 @@ mod tests {
         let pages = 256;
         let config = MigrationConfig::new(Bytes(1 << 20), TickHz::NANOS);
         let mut workspace = vec![0; workspace_words(pages)];
-        let mut env = environment(&options, pages);
+        let mut env = environment(&options, pages).unwrap();
         env.link.capacity = BytesPerSec::ZERO;
         let result = migrate(&config, policy("pca").unwrap(), &mut workspace, &mut env, &mut ());
         assert_eq!(result, Err(Error::Stalled { round: 1 }));
@@ -393,7 +401,7 @@ mod tests {
     #[test]
     fn bad_setups_are_refused() {
         let options = options(1);
-        let mut env = environment(&options, 256);
+        let mut env = environment(&options, 256).unwrap();
         let config = MigrationConfig::new(Bytes(1 << 20), TickHz::NANOS);
         let mut short = vec![0; 10];
         let result = migrate(&config, AnyPolicy::bda(), &mut short, &mut env, &mut ());

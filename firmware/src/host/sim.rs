@@ -2,6 +2,7 @@
 //! memory with its workload and dirty log, and a link whose other traffic changes over time.
 
 use std::cell::{Cell, RefCell};
+use std::collections::TryReserveError;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -88,24 +89,32 @@ pub struct VmPort(Rc<RefCell<Vm>>);
 impl VmPort {
     /// A VM of `pages` pages of `page_bytes`, filled with its initial pattern, running
     /// `workload` on `clock`. With `lose_page`, the transfer silently drops every copy of
-    /// that page (to show that verification catches it).
-    pub fn new(pages: usize, page_bytes: usize, workload: Workload, clock: HostClock, lose_page: Option<u64>) -> Self {
+    /// that page (to show that verification catches it). Fails, rather than aborting, when
+    /// the machine cannot hold the source's and the destination's memory.
+    pub fn new(
+        pages: usize,
+        page_bytes: usize,
+        workload: Workload,
+        clock: HostClock,
+        lose_page: Option<u64>,
+    ) -> Result<Self, TryReserveError> {
         let bytes = pages.saturating_mul(page_bytes);
-        let mut memory = vec![0; bytes];
+        let mut memory = zeroed(bytes)?;
+        let destination = zeroed(bytes)?;
         for (page, contents) in (0..).zip(memory.chunks_exact_mut(page_bytes)) {
             fill_initial(page, contents);
         }
-        Self(Rc::new(RefCell::new(Vm {
+        Ok(Self(Rc::new(RefCell::new(Vm {
             page_bytes,
             memory,
-            destination: vec![0; bytes],
+            destination,
             dirty: vec![0; pages.div_ceil(64)],
             workload,
             paused: false,
             clock,
             lose_page,
             in_flight: None,
-        })))
+        }))))
     }
 }
 
@@ -124,6 +133,14 @@ impl Vm {
             }
         });
     }
+}
+
+/// `bytes` zeroes, or the allocator's refusal.
+fn zeroed(bytes: usize) -> Result<Vec<u8>, TryReserveError> {
+    let mut buffer = Vec::new();
+    buffer.try_reserve_exact(bytes)?;
+    buffer.resize(bytes, 0);
+    Ok(buffer)
 }
 
 /// The byte range of page `page`.
