@@ -31,7 +31,7 @@ fi
 step "docs: every public item documented, no broken links"
 RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p firmware --no-deps
 
-step "no_std for real: bda-core for thumbv7em-none-eabihf, without and with defmt"
+step "no_std for real: bda-core and the firmware for thumbv7em-none-eabihf, without and with defmt"
 scripts/thumb.sh build -p bda-core --release
 scripts/thumb.sh build -p bda-core --release --features defmt
 scripts/thumb.sh clippy -p bda-core --features defmt -- -D warnings

@@ -93,6 +93,17 @@ pub enum InjectedError<E> {
     Inner(E),
 }
 
+impl<E: core::fmt::Debug> core::fmt::Display for InjectedError<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Injected => write!(f, "a fault injected on purpose"),
+            Self::Inner(e) => write!(f, "{e:?}"),
+        }
+    }
+}
+
+impl<E: core::fmt::Debug> core::error::Error for InjectedError<E> {}
+
 impl<T: PageTransfer> FaultInjector<T> {
     /// Wraps `inner`, failing every `fail_every`-th start (0: never) and stalling every
     /// transfer from start number `stall_after` on (0: never).
