@@ -4,8 +4,18 @@
 #
 # - rustfmt and clippy for the machine's Rust toolchain;
 # - the thumbv7em-none-eabihf target, from rustup when it can be fetched, otherwise
-#   Debian's rustc-web + rust-web-src (which build `core` from source).
+#   Debian's rustc-web + rust-web-src (which build `core` from source);
+# - for the board firmware under QEMU: qemu-system-arm, the ARM binutils (arm-none-eabi-size
+#   and -nm for the size budgets) and defmt-print (pinned; building it takes a few minutes,
+#   once).
+#
+#   scripts/setup.sh              everything
+#   scripts/setup.sh --host-only  what the host builds need (scripts/run.sh uses this)
 set -euo pipefail
+
+host_only=false
+[ "${1:-}" = "--host-only" ] && host_only=true
+DEFMT_PRINT_VERSION=1.2.0
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -43,4 +53,16 @@ elif rustup target add thumbv7em-none-eabihf; then
 else
     log "rustup could not fetch thumbv7em-none-eabihf: using Debian's rustc-web with build-std"
     apt_install rustc-web cargo-web rust-web-src lld-22
+fi
+
+if "$host_only"; then
+    exit 0
+fi
+
+# The ARM binutils are all the size check needs (gcc-arm-none-eabi would bring them too).
+apt_install qemu-system-arm binutils-arm-none-eabi
+
+if ! defmt-print --version 2>/dev/null | grep -qx "defmt-print ${DEFMT_PRINT_VERSION}"; then
+    log "cargo install defmt-print ${DEFMT_PRINT_VERSION} (a few minutes)"
+    cargo install defmt-print --version "${DEFMT_PRINT_VERSION}" --locked
 fi

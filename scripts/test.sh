@@ -29,12 +29,14 @@ if "$quick"; then
 fi
 
 step "docs: every public item documented, no broken links"
-RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p firmware --no-deps
 
-step "no_std for real: bda-core for thumbv7em-none-eabihf, without and with defmt"
+step "no_std for real: bda-core and the firmware for thumbv7em-none-eabihf, without and with defmt"
 scripts/thumb.sh build -p bda-core --release
 scripts/thumb.sh build -p bda-core --release --features defmt
 scripts/thumb.sh clippy -p bda-core --features defmt -- -D warnings
+scripts/thumb.sh clippy -p firmware --lib --features defmt -- -D warnings
+(cd firmware && ../scripts/thumb.sh clippy --release -- -D warnings)
 
 step "simulator: the paper's experiments reproduce the committed results in docs/sim"
 results=$(mktemp -d)
@@ -46,8 +48,22 @@ echo "docs/sim is what bda-sim paper produces"
 step "benchmarks build"
 cargo bench --workspace --no-run --quiet
 
-step "the main job end to end: every policy migrates and the destination matches"
+step "the firmware on an emulated Cortex-M4 (QEMU mps2-an386): a lost page fails the run"
+scripts/firmware.sh --lose-page >/dev/null
+
+step "the firmware on an emulated Cortex-M4: three verified migrations, exit status 0, size budgets"
+scripts/firmware.sh | grep -E "^(INFO  (migration|verified|all)|firmware)"
+
+step "the main job end to end: the firmware loop on the host, every policy and workload"
+cargo build --quiet --release -p firmware
 for policy in bda pca incremental static; do
-    cargo run --quiet --release -p bda-core --example migrate -- "$policy" 64 >/dev/null
+    for workload in idle busy bursty; do
+        target/release/firmware 64 --policy "$policy" --workload "$workload" >/dev/null
+    done
 done
-echo "all four policies migrated 64 MiB; destinations verified"
+echo "all four policies migrated 64 MiB under each workload; destinations verified"
+if target/release/firmware 16 --lose-page >/dev/null 2>&1; then
+    echo "test.sh: the host run with a lost page exited 0" >&2
+    exit 1
+fi
+echo "the host run with a lost page failed, as it must"
