@@ -4,7 +4,9 @@
 #
 # - rustfmt and clippy for the machine's Rust toolchain;
 # - the thumbv7em-none-eabihf target, from rustup when it can be fetched, otherwise
-#   Debian's rustc-web + rust-web-src (which build `core` from source: DESIGN.md section 5).
+#   Debian's rustc-web + rust-web-src (which build `core` from source: DESIGN.md section 5);
+# - for the C library (scripts/c-tests.sh): cbindgen 0.29.4, g++ and pkg-config, and the
+#   Arm cross compiler with newlib (for --specs=nosys.specs).
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -43,4 +45,11 @@ elif rustup target add thumbv7em-none-eabihf; then
 else
     log "rustup could not fetch thumbv7em-none-eabihf: using Debian's rustc-web with build-std"
     apt_install rustc-web cargo-web rust-web-src lld-22
+fi
+
+# The C library's tools. cbindgen is pinned: the checked-in header is its exact output.
+apt_install g++ pkg-config gcc-arm-none-eabi libnewlib-arm-none-eabi
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen 0.29.4" ]; then
+    log "cargo install cbindgen 0.29.4"
+    cargo install cbindgen --version 0.29.4 --locked --force
 fi

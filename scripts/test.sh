@@ -20,6 +20,7 @@ cargo fmt --all -- --check
 step "clippy (host, all targets; the kernel's no-panic lints are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p bda-core --features defmt -- -D warnings
+cargo clippy -p bda-ffi --features panic-proof-control -- -D warnings
 
 step "tests: unit, property (10,000 cases each) and doc tests"
 cargo test --workspace
@@ -29,12 +30,15 @@ if "$quick"; then
 fi
 
 step "docs: every public item documented, no broken links"
-RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p bda-ffi --no-deps
 
 step "no_std for real: bda-core for thumbv7em-none-eabihf, without and with defmt"
 scripts/thumb.sh build -p bda-core --release
 scripts/thumb.sh build -p bda-core --release --features defmt
 scripts/thumb.sh clippy -p bda-core --features defmt -- -D warnings
+
+step "the C library: header verified, C tests under ASan/UBSan, no-panic proof (host, thumbv7em), budgets"
+scripts/c-tests.sh
 
 step "the main job end to end: every policy migrates and the destination matches"
 for policy in bda pca incremental static; do

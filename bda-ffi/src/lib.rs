@@ -138,6 +138,18 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     bda_panic_is_reachable()
 }
 
+/// The no-panic proof's control (feature `panic-proof-control`, never in a real build): an
+/// index that can be out of bounds keeps a panic path, so a program calling this must fail
+/// to link against the proof build. Not in the header.
+///
+/// cbindgen:ignore
+#[cfg(feature = "panic-proof-control")]
+#[allow(unsafe_code, clippy::indexing_slicing, reason = "a C export that panics on purpose")]
+#[unsafe(no_mangle)]
+pub extern "C" fn bda_panic_proof_control(index: usize) -> u32 {
+    [BDA_VERSION_MAJOR, BDA_VERSION_MINOR, BDA_VERSION_PATCH][index]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
