@@ -10,7 +10,8 @@
 #  5. the no-panic proof, host and thumb: a program calling every export links against a
 #     build whose panic handler calls an undefined symbol (and a control that keeps a panic
 #     path fails to link);
-#  6. the flash bda adds to a thumbv7em program and the size of its state, against budgets;
+#  6. the flash bda adds to a thumbv7em program and the size of its state, against budgets,
+#     and that the library brings no global data;
 #  7. README.md's C quick start, compiled exactly as written, and scripts/install.sh with
 #     pkg-config.
 #
@@ -117,6 +118,11 @@ printf 'flash (text + data) with every export called: %d bytes; without: %d byte
 printf 'state: sizeof(bda_state) = %d bytes on thumbv7em (BDA_STATE_WORDS x 8 = %d)\n' "$state" "$config"
 [ "$state" -eq "$config" ] || fail "the thumb state is $state bytes, the header says $config"
 [ "$state" -lt "$state_budget" ] || fail "the state ($state bytes) is not under $state_budget bytes"
+# No globals: the only data the program gains with bda is its own four statics.
+data_symbols() { arm-none-eabi-nm "$1" | awk '$2 ~ /^[bBdDsSgG]$/ { print $3 }' | sort; }
+added_data=$(comm -13 <(data_symbols "$out/no_bda_thumb.elf") <(data_symbols "$out/every_export_thumb.elf") | xargs)
+[ "$added_data" = "dirty send state storage" ] || fail "bda brings data of its own: $added_data"
+echo "bda adds no data or bss of its own (no globals): the program's statics are all it gains"
 echo "the largest functions bda adds (bytes, demangled):"
 arm-none-eabi-nm --size-sort -S -C "$out/every_export_thumb.elf" | awk '$3 ~ /^[tTwW]$/' | tail -n 8 |
     while read -r _ size _ name; do printf '  %5d  %s\n' "$((16#$size))" "${name:0:90}"; done
