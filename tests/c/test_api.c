@@ -951,6 +951,139 @@ static void test_threads(void) {
     }
 }
 
+static uint64_t rng_state = UINT64_C(0x853C49E6748FEA9B);
+
+static uint64_t random_u64(void) {
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+/* Mostly the extremes, sometimes anything. */
+static uint64_t extreme_u64(void) {
+    static const uint64_t edges[] = {0, 1, 2, 4095, 4096, 1000000, UINT32_MAX, UINT64_MAX / 2, UINT64_MAX - 1,
+                                     UINT64_MAX};
+    uint64_t r = random_u64();
+    return r % 3 == 0 ? random_u64() >> (r % 64) : edges[(r >> 8) % (sizeof edges / sizeof edges[0])];
+}
+
+/* 200,000 calls in random order with extreme arguments, on states whose configs are random
+ * too: no crash (ASan/UBSan watch), every plan divides exactly the free bandwidth, every
+ * enumeration in an output is one of its values, and every refusal leaves output and state
+ * untouched. */
+static void test_random_calls(void) {
+    bda_state st;
+    bda_config cfg = quiet();
+    init(&st, &cfg);
+    uint64_t storage[64] = {0}, dirty[8] = {0}, send[8] = {0};
+    unsigned ok = 0, refused = 0;
+    for (int i = 0; i < 200000; i++) {
+        if (random_u64() % 500 == 0) {
+            /* A fresh migration with random limits, each in or out of its range. */
+            bda_config fresh = config();
+            fresh.memory_bytes = extreme_u64() % 3 == 0 ? extreme_u64() : 64 * 4096;
+            fresh.tick_hz = extreme_u64();
+            fresh.policy = (uint32_t)(random_u64() % 6);
+            fresh.page_size_bytes = UINT64_C(1) << (10 + random_u64() % 24);
+            fresh.bda_first_round_bytes_per_s = extreme_u64();
+            fresh.bda_floor_ppm = (uint32_t)(random_u64() % 1100000);
+            fresh.bda_coefficients = (uint32_t)(random_u64() % 3);
+            fresh.incremental_start_bytes_per_s = extreme_u64();
+            fresh.incremental_ceiling_bytes_per_s = extreme_u64();
+            fresh.static_cap_bytes_per_s = extreme_u64();
+            fresh.stop_downtime_target_us = extreme_u64();
+            fresh.stop_max_rounds = (uint32_t)extreme_u64();
+            fresh.stall_after_us = extreme_u64();
+            fresh.pacer_unit_bytes = extreme_u64();
+            fresh.pacer_burst_bytes = extreme_u64();
+            fresh.predictor_history_rounds = (uint32_t)(random_u64() % 10);
+            fresh.predictor_max_deferrals = (uint32_t)(random_u64() % 17);
+            bda_state before = st;
+            bda_status status = bda_init(&st, &fresh);
+            if (status != BDA_OK) {
+                CHECK(memcmp(&st, &before, sizeof st) == 0);
+            }
+            continue;
+        }
+        bda_state before = st;
+        bda_plan plan;
+        bda_verdict verdict;
+        bda_release release;
+        bda_predictor_result predicted;
+        memset(&plan, 0xA5, sizeof plan);
+        memset(&verdict, 0xA5, sizeof verdict);
+        memset(&release, 0xA5, sizeof release);
+        memset(&predicted, 0xA5, sizeof predicted);
+        uint64_t capacity = extreme_u64(), usage = random_u64() % 4 == 0 ? extreme_u64() : capacity / 3;
+        bda_status status;
+        const void *output = NULL;
+        size_t output_size = 0;
+        switch (random_u64() % 9) {
+        case 0:
+            status = bda_begin_round(&st, capacity, usage, extreme_u64(), &plan);
+            output = &plan, output_size = sizeof plan;
+            break;
+        case 1:
+            status = bda_reassess(&st, capacity, usage, extreme_u64(), &plan);
+            output = &plan, output_size = sizeof plan;
+            break;
+        case 2:
+            status = bda_end_round(&st, extreme_u64(), extreme_u64(), extreme_u64(), extreme_u64(), &verdict);
+            output = &verdict, output_size = sizeof verdict;
+            break;
+        case 3:
+            status = bda_request_stop_and_copy(&st);
+            break;
+        case 4:
+            status = bda_pacer_set_rate(&st, extreme_u64(), extreme_u64());
+            break;
+        case 5:
+            status = bda_pacer_try_release(&st, extreme_u64(), &release);
+            output = &release, output_size = sizeof release;
+            break;
+        case 6:
+            for (size_t w = 0; w < 8; w++) {
+                dirty[w] = random_u64();
+            }
+            status = bda_predictor_plan_round(&st, storage, random_u64() % 70, dirty, random_u64() % 9, send,
+                                              random_u64() % 9, &predicted);
+            output = &predicted, output_size = sizeof predicted;
+            break;
+        case 7:
+            status = bda_predictor_init(&st, storage, random_u64() % 70);
+            break;
+        default:
+            status = random_u64() % 50 == 0 ? bda_abort(&st) : BDA_OK;
+            break;
+        }
+        if (status != BDA_OK) {
+            refused++;
+            CHECK(strcmp(bda_status_str(status), "unknown status") != 0);
+            CHECK(memcmp(&st, &before, sizeof st) == 0);
+            if (output != NULL) {
+                CHECK(all_bytes(output, output_size, 0xA5));
+            }
+            continue;
+        }
+        ok++;
+        if (output == &plan) {
+            CHECK(plan.free_bytes_per_s == capacity - usage);
+            CHECK(plan.migration_bytes_per_s + plan.reserved_bytes_per_s == plan.free_bytes_per_s);
+            CHECK(plan.kind >= BDA_ROUND_FIRST && plan.kind <= BDA_ROUND_STOP_AND_COPY);
+            CHECK(plan.rule >= BDA_RULE_FIRST_ROUND && plan.rule <= BDA_RULE_HELD);
+        } else if (output == &verdict) {
+            CHECK(verdict.next >= BDA_NEXT_LIVE && verdict.next <= BDA_NEXT_COMPLETE);
+            CHECK(verdict.stop_reason <= BDA_STOP_REQUESTED);
+        } else if (output == &release) {
+            CHECK(release.kind >= BDA_RELEASE_NOW && release.kind <= BDA_RELEASE_BLOCKED);
+        } else if (output == &predicted) {
+            CHECK(predicted.send_pages + predicted.deferred_pages <= 64 * 8);
+        }
+    }
+    CHECK(ok > 10000 && refused > 10000);
+}
+
 /* Two migrations in two states do not share anything. */
 static void test_states_are_independent(void) {
     bda_config a = quiet(), b = quiet();
@@ -991,6 +1124,7 @@ int main(void) {
     test_bda_predictor_plan_round();
     test_states_are_independent();
     test_threads();
+    test_random_calls();
 
     /* Every status the library defines was returned by some call above, except the one a
      * bug would return and, on 64-bit targets, the one only 32-bit targets can reach. */
@@ -1007,6 +1141,6 @@ int main(void) {
             fprintf(stderr, "status %u (%s) was never returned by a test\n", (unsigned)code, bda_status_str(code));
         }
     }
-    printf("test_api: 19 tests, %u checks, %u statuses, %u failures\n", checks, statuses, failures);
+    printf("test_api: 20 tests, %u checks, %u statuses, %u failures\n", checks, statuses, failures);
     return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
