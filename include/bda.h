@@ -772,6 +772,21 @@ extern "C" {
 uint32_t bda_version(void);
 
 /**
+ * The message for a status code, as a static NUL-terminated string.
+ *
+ * Ownership: the string is static; do not free or modify it.
+ *
+ * Parameters:
+ *
+ * - `status`: any integer; codes that are not a `bda_status` get `"unknown status"`.
+ *
+ * Returns: a non-NULL pointer to the message, valid for the life of the program.
+ *
+ * NULL: no pointer parameters. Thread safety: may be called from any thread at any time.
+ */
+const char *bda_status_str(uint32_t status);
+
+/**
  * Fills `config` with the defaults: policy BDA with a 5 % floor, QEMU's 300 ms downtime
  * target and Xen 2.0's limits (30 rounds, 3x memory, 50 pages), non-convergence after 3
  * rounds, stall after 10 s, pacer units of one page with a burst of two, and the PPC
@@ -796,6 +811,40 @@ uint32_t bda_version(void);
  * `config` must be NULL or point to memory valid for writing a `bda_config`.
  */
 bda_status bda_config_default(struct bda_config *config);
+
+/**
+ * Initialises `state` for one migration with the settings in `config`.
+ *
+ * Every field of `config` is checked, in the order of the struct; the first broken rule
+ * is returned and `state` is left as it was. On success the state holds a fresh migration
+ * (before round 1, pacer at rate 0) and `config` is no longer needed. Initialising a state
+ * that holds a migration replaces it.
+ *
+ * Ownership: the caller owns both; bda keeps no pointer to either.
+ *
+ * Parameters:
+ *
+ * - `state`: the caller's storage for the migration.
+ * - `config`: the settings, filled by `bda_config_default` and then adjusted.
+ *
+ * Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER` or `BDA_ERR_MISALIGNED_POINTER` for a bad
+ * pointer; for a broken rule, its status: `BDA_ERR_CONFIG_SIZE`, `BDA_ERR_POLICY_UNKNOWN`,
+ * `BDA_ERR_MEMORY_ZERO`, `BDA_ERR_PAGE_SIZE_INVALID`, `BDA_ERR_TICK_HZ_ZERO`,
+ * `BDA_ERR_FLOOR_OUT_OF_RANGE`, `BDA_ERR_COEFFICIENTS_UNKNOWN`,
+ * `BDA_ERR_INCREMENTAL_START_ABOVE_CEILING`, `BDA_ERR_MAX_ROUNDS_BELOW_TWO`,
+ * `BDA_ERR_SENT_LIMIT_BELOW_MEMORY`, `BDA_ERR_CEILING_FLAG_INVALID`,
+ * `BDA_ERR_PACER_BURST_BELOW_UNIT`, `BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE`,
+ * `BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE` or `BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE`.
+ *
+ * NULL: neither pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
+ *
+ * # Safety
+ *
+ * `state` must be NULL or valid for writing a `bda_state`; `config` must be NULL or point
+ * to a readable `bda_config`, and the two must not overlap.
+ */
+bda_status bda_init(struct bda_state *state,
+                    const struct bda_config *config);
 
 /**
  * Starts the next round: round 1, a live round, or the stop-and-copy round, as decided at
@@ -1157,55 +1206,6 @@ bda_status bda_predictor_plan_round(struct bda_state *state,
                                     uint64_t *send,
                                     size_t send_words,
                                     struct bda_predictor_result *result);
-
-/**
- * Initialises `state` for one migration with the settings in `config`.
- *
- * Every field of `config` is checked, in the order of the struct; the first broken rule
- * is returned and `state` is left as it was. On success the state holds a fresh migration
- * (before round 1, pacer at rate 0) and `config` is no longer needed. Initialising a state
- * that holds a migration replaces it.
- *
- * Ownership: the caller owns both; bda keeps no pointer to either.
- *
- * Parameters:
- *
- * - `state`: the caller's storage for the migration.
- * - `config`: the settings, filled by `bda_config_default` and then adjusted.
- *
- * Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER` or `BDA_ERR_MISALIGNED_POINTER` for a bad
- * pointer; for a broken rule, its status: `BDA_ERR_CONFIG_SIZE`, `BDA_ERR_POLICY_UNKNOWN`,
- * `BDA_ERR_MEMORY_ZERO`, `BDA_ERR_PAGE_SIZE_INVALID`, `BDA_ERR_TICK_HZ_ZERO`,
- * `BDA_ERR_FLOOR_OUT_OF_RANGE`, `BDA_ERR_COEFFICIENTS_UNKNOWN`,
- * `BDA_ERR_INCREMENTAL_START_ABOVE_CEILING`, `BDA_ERR_MAX_ROUNDS_BELOW_TWO`,
- * `BDA_ERR_SENT_LIMIT_BELOW_MEMORY`, `BDA_ERR_CEILING_FLAG_INVALID`,
- * `BDA_ERR_PACER_BURST_BELOW_UNIT`, `BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE`,
- * `BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE` or `BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE`.
- *
- * NULL: neither pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
- *
- * # Safety
- *
- * `state` must be NULL or valid for writing a `bda_state`; `config` must be NULL or point
- * to a readable `bda_config`, and the two must not overlap.
- */
-bda_status bda_init(struct bda_state *state,
-                    const struct bda_config *config);
-
-/**
- * The message for a status code, as a static NUL-terminated string.
- *
- * Ownership: the string is static; do not free or modify it.
- *
- * Parameters:
- *
- * - `status`: any integer; codes that are not a `bda_status` get `"unknown status"`.
- *
- * Returns: a non-NULL pointer to the message, valid for the life of the program.
- *
- * NULL: no pointer parameters. Thread safety: may be called from any thread at any time.
- */
-const char *bda_status_str(uint32_t status);
 
 #ifdef __cplusplus
 }  // extern "C"

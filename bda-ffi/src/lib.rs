@@ -46,13 +46,22 @@
     allow(unsafe_code, clippy::arithmetic_side_effects, clippy::as_conversions, clippy::undocumented_unsafe_blocks)
 )]
 
-mod config;
+// In the order the header presents them (cbindgen follows the modules): the boundary's
+// helpers, the version, statuses, configuration, the state, the rounds, the pacer and the
+// predictor.
 mod ffi;
-mod migration;
-mod pacer;
-mod predictor;
-mod state;
+
 mod status;
+
+mod config;
+
+mod state;
+
+mod migration;
+
+mod pacer;
+
+mod predictor;
 
 pub use config::{
     BDA_COEFFICIENTS_DIRTY_RATE, BDA_COEFFICIENTS_UTILISATION, BDA_POLICY_BDA, BDA_POLICY_INCREMENTAL, BDA_POLICY_PCA,
