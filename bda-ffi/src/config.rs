@@ -151,6 +151,9 @@ pub(crate) const DEFAULT: bda_config = bda_config {
 };
 
 impl bda_config {
+    /// `sizeof(bda_config)` in this version: what `size` must hold.
+    pub(crate) const SIZE: u32 = CONFIG_SIZE;
+
     /// Checks every field, in the order of the struct, and returns the kernel's configs.
     pub(crate) fn validate(&self) -> Result<Validated, bda_status> {
         if self.size != CONFIG_SIZE {

@@ -140,8 +140,15 @@ pub unsafe extern "C" fn bda_init(state: *mut bda_state, config: *const bda_conf
     status_of(|| {
         let state = checked(state.cast_const())?.cast::<Migration>();
         let config = checked(config)?;
-        // SAFETY: non-NULL and aligned; readable by the contract, and `bda_config` has no
-        // invalid bit patterns (integers only).
+        // The size comes first and is read alone, so that a caller's struct of another
+        // version (smaller or larger) is refused before anything past its first field is read.
+        // SAFETY: non-NULL and aligned; the first field of any version is a `uint32_t` size.
+        let size = unsafe { config.cast::<u32>().read() };
+        if size != bda_config::SIZE {
+            return Err(bda_status::BDA_ERR_CONFIG_SIZE);
+        }
+        // SAFETY: non-NULL and aligned; a `bda_config` of this version by its size field and
+        // the contract, and it has no invalid bit patterns (integers only).
         let config = unsafe { config.as_ref() };
         let migration = Migration::new(config)?;
         // SAFETY: non-NULL and aligned, writable by the contract and large enough (asserted
