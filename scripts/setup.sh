@@ -8,6 +8,8 @@
 # - for the board firmware under QEMU: qemu-system-arm, the ARM binutils (arm-none-eabi-size
 #   and -nm for the size budgets) and defmt-print (pinned; building it takes a few minutes,
 #   once).
+# - for the C library (scripts/c-tests.sh): cbindgen 0.29.4, g++ and pkg-config, and the
+#   Arm cross compiler with newlib (for --specs=nosys.specs).
 #
 #   scripts/setup.sh              everything
 #   scripts/setup.sh --host-only  what the host builds need (scripts/run.sh uses this)
@@ -65,4 +67,11 @@ apt_install qemu-system-arm binutils-arm-none-eabi
 if ! defmt-print --version 2>/dev/null | grep -qx "defmt-print ${DEFMT_PRINT_VERSION}"; then
     log "cargo install defmt-print ${DEFMT_PRINT_VERSION} (a few minutes)"
     cargo install defmt-print --version "${DEFMT_PRINT_VERSION}" --locked
+fi
+
+# The C library's tools. cbindgen is pinned: the checked-in header is its exact output.
+apt_install g++ pkg-config gcc-arm-none-eabi libnewlib-arm-none-eabi
+if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen 0.29.4" ]; then
+    log "cargo install cbindgen 0.29.4"
+    cargo install cbindgen --version 0.29.4 --locked --force
 fi

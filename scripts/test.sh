@@ -20,6 +20,7 @@ cargo fmt --all -- --check
 step "clippy (host, all targets; the kernel's no-panic lints are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p bda-core --features defmt -- -D warnings
+cargo clippy -p bda-ffi --features panic-proof-control -- -D warnings
 
 step "tests: unit, property (10,000 cases each) and doc tests"
 cargo test --workspace
@@ -29,7 +30,7 @@ if "$quick"; then
 fi
 
 step "docs: every public item documented, no broken links"
-RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p firmware --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p bda-ffi -p firmware --no-deps
 
 step "no_std for real: bda-core and the firmware for thumbv7em-none-eabihf, without and with defmt"
 scripts/thumb.sh build -p bda-core --release
@@ -47,6 +48,9 @@ echo "docs/sim is what bda-sim paper produces"
 
 step "benchmarks build"
 cargo bench --workspace --no-run --quiet
+
+step "the C library: header verified, C tests under ASan/UBSan, no-panic proof (host, thumbv7em), budgets"
+scripts/c-tests.sh
 
 step "the firmware on an emulated Cortex-M4 (QEMU mps2-an386): a lost page fails the run"
 scripts/firmware.sh --lose-page >/dev/null

@@ -482,6 +482,16 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         self.round
     }
 
+    /// The kind of the round in progress, or `None` when no round is running (before round 1,
+    /// between rounds, and after the migration completed or was aborted). Lets a caller that
+    /// drives the PPC predictor tell a live round from the stop-and-copy round.
+    pub fn round_in_progress(&self) -> Option<RoundKind> {
+        match self.phase {
+            Phase::InRound(kind) => Some(kind),
+            Phase::NotStarted | Phase::BetweenRounds(_) | Phase::Complete | Phase::Aborted => None,
+        }
+    }
+
     /// The latest allocation.
     pub fn allocation(&self) -> &Allocation {
         &self.allocation
@@ -697,18 +707,22 @@ mod tests {
     #[test]
     fn the_state_machine_refuses_calls_out_of_order() {
         let mut c = Controller::<Pca>::new(quiet(), Pca).unwrap();
-        assert_eq!(c.round(), 0);
+        assert_eq!((c.round(), c.round_in_progress()), (0, None));
         assert_eq!(c.end_round(report(0, 0, 0), Ticks(0)), Err(ControllerError::NoRoundInProgress));
         assert_eq!(c.reassess(link(1), Ticks(0)), Err(ControllerError::NoRoundInProgress));
         assert_eq!(c.request_stop_and_copy(), Err(ControllerError::NotBetweenRounds));
         c.begin_round(link(1), Ticks(0)).unwrap();
+        assert_eq!(c.round_in_progress(), Some(RoundKind::First));
         assert_eq!(c.begin_round(link(1), Ticks(0)), Err(ControllerError::RoundInProgress));
         assert_eq!(c.request_stop_and_copy(), Err(ControllerError::NotBetweenRounds));
         c.end_round(report(1, 1, 1), Ticks(1)).unwrap();
+        assert_eq!(c.round_in_progress(), None);
         c.request_stop_and_copy().unwrap();
         c.request_stop_and_copy().unwrap(); // asking twice is harmless
         assert_eq!(c.begin_round(link(1), Ticks(2)).unwrap().kind, RoundKind::StopAndCopy);
+        assert_eq!(c.round_in_progress(), Some(RoundKind::StopAndCopy));
         assert_eq!(c.end_round(report(1, 0, 0), Ticks(3)).unwrap().next, Next::Complete);
+        assert_eq!(c.round_in_progress(), None);
         assert_eq!(c.begin_round(link(1), Ticks(4)), Err(ControllerError::MigrationComplete));
         assert_eq!(c.request_stop_and_copy(), Err(ControllerError::MigrationComplete));
         let summary = c.summary().unwrap();
@@ -721,6 +735,7 @@ mod tests {
         let mut c = Controller::<Pca>::new(quiet(), Pca).unwrap();
         c.begin_round(link(1), Ticks(0)).unwrap();
         c.abort();
+        assert_eq!(c.round_in_progress(), None);
         assert_eq!(c.end_round(report(0, 0, 0), Ticks(0)), Err(ControllerError::MigrationAborted));
         assert_eq!(c.summary(), None);
     }

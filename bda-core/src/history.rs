@@ -74,7 +74,7 @@ impl Sum {
 
     /// The mean of `count` values, rounded down; `None` for no values.
     fn mean(self, count: u128) -> Option<BytesPerSec> {
-        self.get().checked_div(count).and_then(|mean| u64::try_from(mean).ok()).map(BytesPerSec)
+        crate::wide::div(self.get(), count).and_then(|mean| u64::try_from(mean).ok()).map(BytesPerSec)
     }
 }
 

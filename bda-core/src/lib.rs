@@ -128,6 +128,7 @@ pub mod policy;
 pub mod predictor;
 pub mod telemetry;
 pub mod units;
+mod wide;
 
 pub use controller::{
     Controller, ControllerConfig, Events, Next, RoundPlan, RoundReport, RoundVerdict, StopConditions, StopReason,

@@ -243,8 +243,7 @@ impl Pacer {
     /// `scaled / rate` ticks as a [`Span`], for a rate above zero.
     fn span(&mut self, scaled: u128) -> Span {
         let rate = u128::from(self.rate);
-        let ticks = scaled.checked_div(rate).unwrap_or(u128::MAX);
-        let remainder = scaled.checked_rem(rate).unwrap_or(0);
+        let (ticks, remainder) = crate::wide::div_rem(scaled, rate).unwrap_or((u128::MAX, 0));
         match u64::try_from(ticks) {
             Ok(ticks) => Span { ticks, remainder: u64::try_from(remainder).unwrap_or(0) },
             Err(_) => {

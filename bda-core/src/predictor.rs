@@ -199,11 +199,14 @@ impl Predictor {
             partial => u64::MAX >> (64_u64.saturating_sub(partial)),
         };
         let mut plan = PredictorPlan::default();
-        let words = storage.chunks_exact_mut(stride).zip(dirty).zip(send.iter_mut()).enumerate();
+        // `stride >= history_rounds >= 1` always; `max` and `min` say so in a form the
+        // optimiser can see, so no panic path of `chunks_exact_mut` or `split_at_mut` is
+        // left in the code (the C library's no-panic link check found both).
+        let words = storage.chunks_exact_mut(stride.max(1)).zip(dirty).zip(send.iter_mut()).enumerate();
         for (index, ((planes, &dirty_word), send_word)) in words {
             let mask = if index.saturating_add(1) == needed { last_word_mask } else { u64::MAX };
             let dirtied = dirty_word & mask;
-            let (history, counters) = planes.split_at_mut(history_rounds);
+            let (history, counters) = planes.split_at_mut(history_rounds.min(planes.len()));
             // The newest round replaces the oldest in the ring of history planes.
             if let Some(plane) = history.get_mut(cursor) {
                 *plane = dirtied;

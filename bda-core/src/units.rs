@@ -63,7 +63,7 @@ impl BytesPerSec {
     pub fn bytes_in(self, elapsed: Ticks, tick_hz: TickHz) -> Bytes {
         let exact = u128::from(self.0)
             .checked_mul(u128::from(elapsed.0))
-            .and_then(|v| v.checked_div(u128::from(tick_hz.0)))
+            .and_then(|v| crate::wide::div(v, u128::from(tick_hz.0)))
             .unwrap_or(0);
         Bytes(u64::try_from(exact).unwrap_or(u64::MAX))
     }
@@ -77,7 +77,7 @@ impl BytesPerSec {
             return Some(Self::ZERO);
         }
         let scaled = u128::from(bytes.0).saturating_mul(u128::from(tick_hz.0));
-        let rate = scaled.checked_div(u128::from(elapsed.0))?;
+        let rate = crate::wide::div(scaled, u128::from(elapsed.0))?;
         Some(Self(u64::try_from(rate).unwrap_or(u64::MAX)))
     }
 }
@@ -231,7 +231,8 @@ impl Ticks {
     /// and saturating at [`Ticks::MAX`].
     pub fn from_micros(micros: u64, tick_hz: TickHz) -> Self {
         let scaled = u128::from(micros).saturating_mul(u128::from(tick_hz.0));
-        let ticks = scaled.div_ceil(1_000_000);
+        // Below (2^64 - 1)^2, so adding 999,999 to round up cannot saturate.
+        let ticks = crate::wide::div(scaled.saturating_add(999_999), 1_000_000).unwrap_or(u128::MAX);
         Self(u64::try_from(ticks).unwrap_or(u64::MAX))
     }
 }
@@ -312,7 +313,7 @@ impl Share {
         let one = 1_u128 << 63;
         let scaled = u128::from(numerator).checked_mul(one)?;
         // Round to nearest: add half the denominator before dividing.
-        let bits = scaled.checked_add(u128::from(denominator) >> 1)?.checked_div(u128::from(denominator))?;
+        let bits = crate::wide::div(scaled.checked_add(u128::from(denominator) >> 1)?, u128::from(denominator))?;
         let bits = u64::try_from(bits).ok()?;
         Some(Self(U1F63::from_bits(bits)))
     }

@@ -178,12 +178,11 @@ fn equation_4(latest: u64, earlier_mean: Option<u64>) -> u64 {
     };
     let sum = u128::from(latest).saturating_add(u128::from(earlier_mean));
     let product = u128::from(latest).saturating_mul(u128::from(earlier_mean));
-    let Some(quotient) = product.checked_div(sum) else {
+    let Some((quotient, remainder)) = crate::wide::div_rem(product, sum) else {
         return 0; // U + D = 0: nothing dirtied.
     };
     // floor(2P/S) = 2*floor(P/S) + floor(2*(P mod S)/S), without forming 2P.
-    let remainder = product.checked_rem(sum).unwrap_or(0);
-    let half_step = remainder.saturating_mul(2).checked_div(sum).unwrap_or(0);
+    let half_step = crate::wide::div(remainder.saturating_mul(2), sum).unwrap_or(0);
     let two_p_over_s = quotient.saturating_mul(2).saturating_add(half_step);
     // 4UD <= (U+D)^2, so 2P/S <= S/2 and the result is at most max(U, D).
     u64::try_from(sum.saturating_sub(two_p_over_s)).unwrap_or(u64::MAX)
@@ -201,7 +200,7 @@ fn equation_4_utilisation(latest: u64, earlier_mean: Option<u64>, link: LinkSamp
     // A convex combination times T: at most T * max(U, D) < 2^128.
     let weighted =
         used.saturating_mul(u128::from(latest)).saturating_add(idle.saturating_mul(u128::from(earlier_mean)));
-    match weighted.checked_add(capacity.saturating_sub(1)).and_then(|w| w.checked_div(capacity)) {
+    match weighted.checked_add(capacity.saturating_sub(1)).and_then(|w| crate::wide::div(w, capacity)) {
         Some(reserve) => u64::try_from(reserve).unwrap_or(u64::MAX),
         None => latest,
     }
@@ -217,7 +216,7 @@ fn equation_5(free: u64, previous: Option<u64>, latest: u64) -> u64 {
     };
     let numerator = u128::from(free).saturating_mul(u128::from(previous));
     let denominator = u128::from(previous).saturating_add(u128::from(latest));
-    numerator.checked_div(denominator).and_then(|b| u64::try_from(b).ok()).unwrap_or(free)
+    crate::wide::div(numerator, denominator).and_then(|b| u64::try_from(b).ok()).unwrap_or(free)
 }
 
 /// Raises `E` to `min(floor*T, F)` when below it, reporting [`Rule::Floor`].

@@ -1,0 +1,539 @@
+//! The rounds: begin, reassess, end; stop-and-copy on request, abort; summary and telemetry.
+//!
+//! Each round starts with `bda_begin_round` (the allocation for the link as measured now),
+//! may be reassessed any number of times with new link figures, and ends with
+//! `bda_end_round` (what was sent, dirtied and left; what comes next). The state's pacer
+//! follows the allocation: `bda_begin_round` and `bda_reassess` set its rate to the
+//! migration rate.
+#![allow(unsafe_code, reason = "exports C symbols and reads the caller's pointers")]
+
+use bda_core::{
+    Allocation, Bytes, BytesPerSec, Events, LinkSample, Next, RoundKind, RoundPlan, RoundReport, RoundVerdict, Rule,
+    StopReason, Ticks,
+};
+
+use crate::ffi::{Out, status_of};
+use crate::state::{Migration, bda_state};
+use crate::status::bda_status;
+
+/// Which kind of round a plan is for.
+#[allow(non_camel_case_types, reason = "C names")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum bda_round_kind {
+    /// Round 1: sends all of memory.
+    BDA_ROUND_FIRST = 1,
+    /// A later pre-copy round while the VM runs: re-sends what was dirtied.
+    BDA_ROUND_LIVE = 2,
+    /// The last round: the VM is paused and the rest is sent.
+    BDA_ROUND_STOP_AND_COPY = 3,
+}
+
+/// The rule that decided an allocation.
+#[allow(non_camel_case_types, reason = "C names")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum bda_rule {
+    /// BDA's first round: `E = min(E_init, F)`.
+    BDA_RULE_FIRST_ROUND = 1,
+    /// BDA: the reserve of equation 4 fits the free bandwidth.
+    BDA_RULE_RESERVE = 2,
+    /// BDA: the reserve exceeded the free bandwidth and was corrected (equation 5).
+    BDA_RULE_CORRECTED = 3,
+    /// BDA's floor raised the migration rate to `min(floor, F)`.
+    BDA_RULE_FLOOR = 4,
+    /// The stop-and-copy round: all free bandwidth (BDA, PCA, static) or the ceiling
+    /// (incremental).
+    BDA_RULE_STOP_AND_COPY = 5,
+    /// PCA: all free bandwidth.
+    BDA_RULE_ALL_FREE = 6,
+    /// Static: the fixed cap.
+    BDA_RULE_FIXED_CAP = 7,
+    /// Incremental's first round: the starting rate.
+    BDA_RULE_START_RATE = 8,
+    /// Incremental: the last dirty rate exceeded the rate, so it was raised.
+    BDA_RULE_RAISED = 9,
+    /// Incremental: the rate stayed as it was.
+    BDA_RULE_HELD = 10,
+}
+
+/// What comes after a round.
+#[allow(non_camel_case_types, reason = "C names")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum bda_next {
+    /// Another live pre-copy round.
+    BDA_NEXT_LIVE = 1,
+    /// The stop-and-copy round: pause the VM, then begin it.
+    BDA_NEXT_STOP_AND_COPY = 2,
+    /// Nothing: the migration is complete.
+    BDA_NEXT_COMPLETE = 3,
+}
+
+/// Why the controller chose stop-and-copy.
+#[allow(non_camel_case_types, reason = "C names")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum bda_stop_reason {
+    /// No stop-and-copy decided (yet).
+    BDA_STOP_NONE = 0,
+    /// What is left fits the downtime target.
+    BDA_STOP_DOWNTIME_TARGET = 1,
+    /// Fewer pages are left than the configured minimum.
+    BDA_STOP_FEW_PAGES_LEFT = 2,
+    /// The policy is at its ceiling and the round sent more than the one before.
+    BDA_STOP_CEILING_WITHOUT_PROGRESS = 3,
+    /// More than the configured share of memory has been sent.
+    BDA_STOP_SENT_LIMIT = 4,
+    /// The next round is the last the round cap allows.
+    BDA_STOP_ROUND_CAP = 5,
+    /// The caller asked for it (`bda_request_stop_and_copy`).
+    BDA_STOP_REQUESTED = 6,
+}
+
+/// A round's allocation, from `bda_begin_round` and `bda_reassess`.
+///
+/// Always `migration_bytes_per_s <= free_bytes_per_s` and
+/// `migration_bytes_per_s + reserved_bytes_per_s == free_bytes_per_s`.
+#[allow(non_camel_case_types, reason = "C names")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct bda_plan {
+    /// The round number, from 1.
+    pub round: u32,
+    /// First, live or stop-and-copy.
+    pub kind: bda_round_kind,
+    /// `E`: the rate the migration may use, in bytes/s. For QEMU's `max-bandwidth`, note
+    /// that QEMU reads 0 as unlimited.
+    pub migration_bytes_per_s: u64,
+    /// `B`: the rate left to the guest's own service, in bytes/s.
+    pub reserved_bytes_per_s: u64,
+    /// `F = capacity - other_usage`: the free bandwidth divided, in bytes/s.
+    pub free_bytes_per_s: u64,
+    /// The rule that decided `E`.
+    pub rule: bda_rule,
+    /// The policy asked for more than the free bandwidth and was cut to it.
+    pub cut_to_free: bool,
+    /// The migration rate has been 0 for longer than `stall_after_us`.
+    pub stalled: bool,
+}
+
+/// The controller's verdict at the end of a round, from `bda_end_round`.
+#[allow(non_camel_case_types, reason = "C names")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct bda_verdict {
+    /// The round that ended.
+    pub round: u32,
+    /// What comes next.
+    pub next: bda_next,
+    /// The round's dirty rate (dirtied bytes over its duration), in bytes/s, as recorded in
+    /// the history; `UINT64_MAX` for a round of zero ticks that dirtied something.
+    pub dirty_rate_bytes_per_s: u64,
+    /// Why the next round is (or the last round was) stop-and-copy; `BDA_STOP_NONE` if not.
+    pub stop_reason: bda_stop_reason,
+    /// The dirty rate was at or above the migration rate for `non_convergence_rounds`
+    /// consecutive rounds: pre-copy is not converging. The caller decides what to do
+    /// (continue, `bda_request_stop_and_copy`, or `bda_abort`).
+    pub non_convergence: bool,
+    /// The migration rate has been 0 for longer than `stall_after_us`.
+    pub stalled: bool,
+}
+
+/// A finished migration, from `bda_get_summary`.
+#[allow(non_camel_case_types, reason = "C names")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct bda_summary {
+    /// Rounds run, stop-and-copy included.
+    pub rounds: u32,
+    /// Why the controller stopped iterating.
+    pub stop_reason: bda_stop_reason,
+    /// Bytes sent over all rounds (the sum of `sent_bytes`, saturating).
+    pub sent_bytes: u64,
+    /// Ticks from the start of round 1 to the end of stop-and-copy.
+    pub total_ticks: u64,
+    /// Ticks of the stop-and-copy round: the memory part of the downtime.
+    pub downtime_ticks: u64,
+}
+
+/// Counts of what bda clamped, saturated or flagged, from `bda_get_telemetry`. Every
+/// counter saturates at `UINT32_MAX`.
+#[allow(non_camel_case_types, reason = "C names")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct bda_telemetry {
+    /// Allocations in which the policy asked for more than the free bandwidth and was cut.
+    pub cut_to_free: u32,
+    /// Allocations raised to BDA's floor.
+    pub floor_applied: u32,
+    /// Rounds that ended in zero ticks with bytes dirtied (dirty rate taken as `UINT64_MAX`).
+    pub dirty_rate_unbounded: u32,
+    /// Controller calls whose `now` was earlier than an earlier call's (the later time kept).
+    pub clock_went_backwards: u32,
+    /// Rounds that ended with the non-convergence event.
+    pub non_convergence_reports: u32,
+    /// Calls that reported the stall event.
+    pub stall_reports: u32,
+    /// Pacer schedules that ran past the end of the `u64` clock (each errs towards later).
+    pub pacer_saturations: u32,
+    /// Pacer calls whose `now` was earlier than an earlier call's.
+    pub pacer_clock_went_backwards: u32,
+}
+
+impl From<RoundKind> for bda_round_kind {
+    fn from(kind: RoundKind) -> Self {
+        match kind {
+            RoundKind::First => Self::BDA_ROUND_FIRST,
+            RoundKind::Live => Self::BDA_ROUND_LIVE,
+            RoundKind::StopAndCopy => Self::BDA_ROUND_STOP_AND_COPY,
+        }
+    }
+}
+
+impl From<Rule> for bda_rule {
+    fn from(rule: Rule) -> Self {
+        match rule {
+            Rule::FirstRound => Self::BDA_RULE_FIRST_ROUND,
+            Rule::Reserve => Self::BDA_RULE_RESERVE,
+            Rule::Corrected => Self::BDA_RULE_CORRECTED,
+            Rule::Floor => Self::BDA_RULE_FLOOR,
+            Rule::StopAndCopy => Self::BDA_RULE_STOP_AND_COPY,
+            Rule::AllFree => Self::BDA_RULE_ALL_FREE,
+            Rule::FixedCap => Self::BDA_RULE_FIXED_CAP,
+            Rule::StartRate => Self::BDA_RULE_START_RATE,
+            Rule::Raised => Self::BDA_RULE_RAISED,
+            Rule::Held => Self::BDA_RULE_HELD,
+        }
+    }
+}
+
+impl From<Option<StopReason>> for bda_stop_reason {
+    fn from(reason: Option<StopReason>) -> Self {
+        match reason {
+            None => Self::BDA_STOP_NONE,
+            Some(StopReason::DowntimeTarget) => Self::BDA_STOP_DOWNTIME_TARGET,
+            Some(StopReason::FewPagesLeft) => Self::BDA_STOP_FEW_PAGES_LEFT,
+            Some(StopReason::CeilingWithoutProgress) => Self::BDA_STOP_CEILING_WITHOUT_PROGRESS,
+            Some(StopReason::SentLimit) => Self::BDA_STOP_SENT_LIMIT,
+            Some(StopReason::RoundCap) => Self::BDA_STOP_ROUND_CAP,
+            Some(StopReason::Requested) => Self::BDA_STOP_REQUESTED,
+        }
+    }
+}
+
+impl From<RoundPlan> for bda_plan {
+    fn from(plan: RoundPlan) -> Self {
+        let Allocation { migration, reserved, free, rule, clamps } = plan.allocation;
+        Self {
+            round: plan.round,
+            kind: plan.kind.into(),
+            migration_bytes_per_s: migration.0,
+            reserved_bytes_per_s: reserved.0,
+            free_bytes_per_s: free.0,
+            rule: rule.into(),
+            cut_to_free: clamps.cut_to_free,
+            stalled: plan.events.stalled,
+        }
+    }
+}
+
+impl From<RoundVerdict> for bda_verdict {
+    fn from(verdict: RoundVerdict) -> Self {
+        let Events { non_convergence, stalled } = verdict.events;
+        Self {
+            round: verdict.round,
+            next: match verdict.next {
+                Next::Live => bda_next::BDA_NEXT_LIVE,
+                Next::StopAndCopy => bda_next::BDA_NEXT_STOP_AND_COPY,
+                Next::Complete => bda_next::BDA_NEXT_COMPLETE,
+            },
+            dirty_rate_bytes_per_s: verdict.dirty_rate.0,
+            stop_reason: verdict.stop_reason.into(),
+            non_convergence,
+            stalled,
+        }
+    }
+}
+
+/// The link as the caller measured it, refused when the other traffic exceeds the capacity.
+fn link(capacity_bytes_per_s: u64, other_usage_bytes_per_s: u64) -> Result<LinkSample, bda_status> {
+    if other_usage_bytes_per_s > capacity_bytes_per_s {
+        return Err(bda_status::BDA_ERR_USAGE_ABOVE_CAPACITY);
+    }
+    Ok(LinkSample::new(BytesPerSec(capacity_bytes_per_s), BytesPerSec(other_usage_bytes_per_s)))
+}
+
+/// Starts the next round: round 1, a live round, or the stop-and-copy round, as decided at
+/// the end of the last one, and returns its allocation. Sets the state's pacer to the
+/// migration rate from `now_ticks`.
+///
+/// `other_usage_bytes_per_s` is the traffic on the link that is not this VM's: neither its
+/// migration nor its own service traffic. A caller that can only measure "everything but
+/// the migration" may pass that; BDA's reserve then sits on top of the service's current
+/// traffic (protects it more, converges less).
+///
+/// Ownership: the caller owns `state` and `plan`; bda keeps no pointer to either.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration.
+/// - `capacity_bytes_per_s`: the link capacity `T`; 0 is allowed (nothing is free).
+/// - `other_usage_bytes_per_s`: `U_used`, at most `capacity_bytes_per_s`.
+/// - `now_ticks`: the caller's clock, in ticks of `tick_hz`. A time earlier than an earlier
+///   call's is replaced by that call's time and counted in the telemetry.
+/// - `plan`: receives the round's allocation.
+///
+/// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
+/// `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_USAGE_ABOVE_CAPACITY`;
+/// `BDA_ERR_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or `BDA_ERR_MIGRATION_ABORTED`.
+/// On any error neither `state` nor `*plan` changes.
+///
+/// NULL: no pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
+///
+/// # Safety
+///
+/// `state` must be NULL or a state passed to `bda_init` and otherwise untouched; `plan`
+/// must be NULL or valid for writing a `bda_plan`; they must not overlap.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_begin_round(
+    state: *mut bda_state,
+    capacity_bytes_per_s: u64,
+    other_usage_bytes_per_s: u64,
+    now_ticks: u64,
+    plan: *mut bda_plan,
+) -> bda_status {
+    status_of(|| {
+        let out = Out::new(plan)?;
+        // SAFETY: the function's contract.
+        let migration = unsafe { Migration::get_mut(state)? };
+        let link = link(capacity_bytes_per_s, other_usage_bytes_per_s)?;
+        let plan = migration.controller.begin_round(link, Ticks(now_ticks))?;
+        migration.pacer.set_rate(plan.allocation.migration, Ticks(now_ticks));
+        // SAFETY: the function's contract: `plan` is valid for a write.
+        unsafe { out.write(plan.into()) };
+        Ok(())
+    })
+}
+
+/// Recomputes the current round's allocation for new link figures, keeping the round's
+/// dirty rates and coefficients; call it every 100 ms or so during a long round. Sets the
+/// state's pacer to the new migration rate from `now_ticks`.
+///
+/// Ownership, parameters and NULL as for `bda_begin_round`.
+///
+/// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
+/// `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_USAGE_ABOVE_CAPACITY`;
+/// `BDA_ERR_NO_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or
+/// `BDA_ERR_MIGRATION_ABORTED`. On any error neither `state` nor `*plan` changes.
+///
+/// Thread safety: no other call may use `state` meanwhile.
+///
+/// # Safety
+///
+/// As for `bda_begin_round`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_reassess(
+    state: *mut bda_state,
+    capacity_bytes_per_s: u64,
+    other_usage_bytes_per_s: u64,
+    now_ticks: u64,
+    plan: *mut bda_plan,
+) -> bda_status {
+    status_of(|| {
+        let out = Out::new(plan)?;
+        // SAFETY: the function's contract.
+        let migration = unsafe { Migration::get_mut(state)? };
+        let link = link(capacity_bytes_per_s, other_usage_bytes_per_s)?;
+        let plan = migration.controller.reassess(link, Ticks(now_ticks))?;
+        migration.pacer.set_rate(plan.allocation.migration, Ticks(now_ticks));
+        // SAFETY: the function's contract: `plan` is valid for a write.
+        unsafe { out.write(plan.into()) };
+        Ok(())
+    })
+}
+
+/// Ends the current round with what the caller measured, records its dirty rate, checks
+/// the stop conditions and says what comes next. The pacer keeps its rate (and so can
+/// bank at most one burst) until the next round sets a new one.
+///
+/// Ownership: the caller owns `state` and `verdict`; bda keeps no pointer to either.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration with a round in progress.
+/// - `sent_bytes`: the bytes this round sent.
+/// - `dirtied_bytes`: the bytes the guest dirtied while this round ran (unique dirty pages
+///   x page size); over the round's duration this is its dirty rate.
+/// - `remaining_bytes`: the bytes still to send: what stop-and-copy would send now (the
+///   dirtied pages plus any the predictor held back).
+/// - `now_ticks`: the caller's clock, in ticks of `tick_hz`.
+/// - `verdict`: receives the verdict.
+///
+/// Every `uint64_t` value is accepted; sums saturate.
+///
+/// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
+/// `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_NO_ROUND_IN_PROGRESS`,
+/// `BDA_ERR_MIGRATION_COMPLETE` or `BDA_ERR_MIGRATION_ABORTED`. On any error neither
+/// `state` nor `*verdict` changes.
+///
+/// NULL: no pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
+///
+/// # Safety
+///
+/// `state` must be NULL or a state passed to `bda_init` and otherwise untouched; `verdict`
+/// must be NULL or valid for writing a `bda_verdict`; they must not overlap.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_end_round(
+    state: *mut bda_state,
+    sent_bytes: u64,
+    dirtied_bytes: u64,
+    remaining_bytes: u64,
+    now_ticks: u64,
+    verdict: *mut bda_verdict,
+) -> bda_status {
+    status_of(|| {
+        let out = Out::new(verdict)?;
+        // SAFETY: the function's contract.
+        let migration = unsafe { Migration::get_mut(state)? };
+        let report =
+            RoundReport { sent: Bytes(sent_bytes), dirtied: Bytes(dirtied_bytes), remaining: Bytes(remaining_bytes) };
+        let verdict = migration.controller.end_round(report, Ticks(now_ticks))?;
+        // SAFETY: the function's contract: `verdict` is valid for a write.
+        unsafe { out.write(verdict.into()) };
+        Ok(())
+    })
+}
+
+/// Makes the next round the stop-and-copy round (Xen's callback choice "stop and copy"),
+/// for example after a non-convergence event. Only between rounds: after `bda_end_round`
+/// said `BDA_NEXT_LIVE` or `BDA_NEXT_STOP_AND_COPY`, before the next `bda_begin_round`.
+/// Asking twice is harmless.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration between two rounds.
+///
+/// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
+/// `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_NOT_BETWEEN_ROUNDS` (before round 1 or during
+/// a round), `BDA_ERR_MIGRATION_COMPLETE` or `BDA_ERR_MIGRATION_ABORTED`.
+///
+/// NULL: `state` may not be NULL. Thread safety: no other call may use `state` meanwhile.
+///
+/// # Safety
+///
+/// `state` must be NULL or a state passed to `bda_init` and otherwise untouched.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_request_stop_and_copy(state: *mut bda_state) -> bda_status {
+    status_of(|| {
+        // SAFETY: the function's contract.
+        let migration = unsafe { Migration::get_mut(state)? };
+        migration.controller.request_stop_and_copy()?;
+        Ok(())
+    })
+}
+
+/// Gives the migration up (Xen's callback choice "abort"); every later round call returns
+/// `BDA_ERR_MIGRATION_ABORTED`; stop sending (the pacer keeps its rate, and the caller
+/// stops asking it). Aborting twice is harmless.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration, in any phase.
+///
+/// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER` or
+/// `BDA_ERR_STATE_NOT_INITIALISED`.
+///
+/// NULL: `state` may not be NULL. Thread safety: no other call may use `state` meanwhile.
+///
+/// # Safety
+///
+/// `state` must be NULL or a state passed to `bda_init` and otherwise untouched.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_abort(state: *mut bda_state) -> bda_status {
+    status_of(|| {
+        // SAFETY: the function's contract.
+        let migration = unsafe { Migration::get_mut(state)? };
+        migration.controller.abort();
+        Ok(())
+    })
+}
+
+/// The finished migration: rounds, bytes sent, total time and downtime.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration.
+/// - `summary`: receives the summary.
+///
+/// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
+/// `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_MIGRATION_NOT_COMPLETE` until the
+/// stop-and-copy round has ended (also after `bda_abort`). `*summary` is written only on
+/// success.
+///
+/// NULL: no pointer may be NULL. Thread safety: reads `state` only; concurrent reads are
+/// fine, a concurrent write is not.
+///
+/// # Safety
+///
+/// `state` must be NULL or a state passed to `bda_init` and otherwise untouched; `summary`
+/// must be NULL or valid for writing a `bda_summary`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_get_summary(state: *const bda_state, summary: *mut bda_summary) -> bda_status {
+    status_of(|| {
+        let out = Out::new(summary)?;
+        // SAFETY: the function's contract.
+        let migration = unsafe { Migration::get(state)? };
+        let summary = migration.controller.summary().ok_or(bda_status::BDA_ERR_MIGRATION_NOT_COMPLETE)?;
+        let value = bda_summary {
+            rounds: summary.rounds,
+            stop_reason: Some(summary.stop_reason).into(),
+            sent_bytes: summary.sent.0,
+            total_ticks: summary.total_time.0,
+            downtime_ticks: summary.downtime.0,
+        };
+        // SAFETY: the function's contract: `summary` is valid for a write.
+        unsafe { out.write(value) };
+        Ok(())
+    })
+}
+
+/// The counts of everything bda clamped, saturated or flagged so far in this migration:
+/// nothing is clamped silently.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration.
+/// - `telemetry`: receives the counters.
+///
+/// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER` or
+/// `BDA_ERR_STATE_NOT_INITIALISED`.
+///
+/// NULL: no pointer may be NULL. Thread safety: reads `state` only.
+///
+/// # Safety
+///
+/// `state` must be NULL or a state passed to `bda_init` and otherwise untouched;
+/// `telemetry` must be NULL or valid for writing a `bda_telemetry`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_get_telemetry(state: *const bda_state, telemetry: *mut bda_telemetry) -> bda_status {
+    status_of(|| {
+        let out = Out::new(telemetry)?;
+        // SAFETY: the function's contract.
+        let migration = unsafe { Migration::get(state)? };
+        let t = migration.controller.telemetry();
+        let value = bda_telemetry {
+            cut_to_free: t.cut_to_free,
+            floor_applied: t.floor_applied,
+            dirty_rate_unbounded: t.dirty_rate_unbounded,
+            clock_went_backwards: t.clock_went_backwards,
+            non_convergence_reports: t.non_convergence_reports,
+            stall_reports: t.stall_reports,
+            pacer_saturations: migration.pacer.saturations(),
+            pacer_clock_went_backwards: migration.pacer.clock_went_backwards(),
+        };
+        // SAFETY: the function's contract: `telemetry` is valid for a write.
+        unsafe { out.write(value) };
+        Ok(())
+    })
+}

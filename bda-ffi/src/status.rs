@@ -1,0 +1,282 @@
+//! The status every call returns: `BDA_OK`, or one specific reason for refusing.
+//!
+//! The discriminants are part of the ABI: each is explicit, grouped by origin in blocks of
+//! 100, and never reused once released (a retired code stays reserved). Functions return
+//! `bda_status`; [`bda_status_str`] takes the raw integer, so any value a C caller holds is
+//! safe to pass.
+
+use core::ffi::{CStr, c_char};
+
+use bda_core::{
+    ControllerConfigError, ControllerError, IncrementalConfigError, PacerConfigError, PredictorConfigError,
+    PredictorError,
+};
+
+/// What a bda call did: `BDA_OK`, or the one reason it refused.
+///
+/// A refused call changed nothing: no output was written and the state is as it was.
+/// Values are stable across releases and never reused.
+#[allow(non_camel_case_types, reason = "C names")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum bda_status {
+    // General: 0..99.
+    /// Success.
+    BDA_OK = 0,
+    /// A pointer argument was NULL.
+    BDA_ERR_NULL_POINTER = 1,
+    /// A pointer argument was not aligned for its type (8 bytes for `bda_state`, `bda_config`
+    /// and the `uint64_t` buffers).
+    BDA_ERR_MISALIGNED_POINTER = 2,
+    /// The state was not initialised by `bda_init` (its first word does not hold bda's marker,
+    /// as in a zero-filled state).
+    BDA_ERR_STATE_NOT_INITIALISED = 3,
+    /// Two of the predictor's buffers (storage, dirty bitmap, send bitmap) overlap.
+    BDA_ERR_BUFFERS_OVERLAP = 4,
+    /// An internal check failed: a kernel rule that the C layer's own validation should
+    /// already have caught. Never returned unless bda has a bug; please report it.
+    BDA_ERR_INTERNAL = 99,
+
+    // Configuration, one code per rule: 100..199.
+    /// `bda_config.size` is not `sizeof(bda_config)` (fill the config with
+    /// `bda_config_default` first).
+    BDA_ERR_CONFIG_SIZE = 100,
+    /// `bda_config.policy` is not one of the `BDA_POLICY_*` values.
+    BDA_ERR_POLICY_UNKNOWN = 101,
+    /// `bda_config.memory_bytes` is zero.
+    BDA_ERR_MEMORY_ZERO = 102,
+    /// `bda_config.page_size_bytes` is not a power of two from 4096 to 2^30.
+    BDA_ERR_PAGE_SIZE_INVALID = 103,
+    /// `bda_config.tick_hz` is zero.
+    BDA_ERR_TICK_HZ_ZERO = 104,
+    /// `bda_config.bda_floor_ppm` is above 1,000,000.
+    BDA_ERR_FLOOR_OUT_OF_RANGE = 105,
+    /// `bda_config.bda_coefficients` is not one of the `BDA_COEFFICIENTS_*` values.
+    BDA_ERR_COEFFICIENTS_UNKNOWN = 106,
+    /// `bda_config.incremental_start_bytes_per_s` is above `incremental_ceiling_bytes_per_s`.
+    BDA_ERR_INCREMENTAL_START_ABOVE_CEILING = 107,
+    /// `bda_config.stop_max_rounds` is below 2 (round 1 and the stop-and-copy round).
+    BDA_ERR_MAX_ROUNDS_BELOW_TWO = 108,
+    /// `bda_config.stop_max_sent_percent` is in 1..99: round 1 alone sends all of memory.
+    BDA_ERR_SENT_LIMIT_BELOW_MEMORY = 109,
+    /// `bda_config.stop_ceiling_without_progress` is neither 0 nor 1.
+    BDA_ERR_CEILING_FLAG_INVALID = 110,
+    /// `bda_config.pacer_burst_bytes` is below the pacer's unit: not even one unit could go.
+    BDA_ERR_PACER_BURST_BELOW_UNIT = 111,
+    /// `bda_config.predictor_history_rounds` is not in 1..8.
+    BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE = 112,
+    /// `bda_config.predictor_threshold_ppm` is above 1,000,000.
+    BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE = 113,
+    /// `bda_config.predictor_max_deferrals` is above 15.
+    BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE = 114,
+
+    // Measurements: 200..299.
+    /// The other traffic reported is above the link capacity. Nothing was changed; pass
+    /// `other_usage = capacity` to report a full link (free bandwidth 0).
+    BDA_ERR_USAGE_ABOVE_CAPACITY = 200,
+
+    // The round state machine: 300..399.
+    /// `bda_begin_round` while a round is running.
+    BDA_ERR_ROUND_IN_PROGRESS = 300,
+    /// `bda_end_round`, `bda_reassess` or `bda_predictor_plan_round` with no round running.
+    BDA_ERR_NO_ROUND_IN_PROGRESS = 301,
+    /// A call after the stop-and-copy round ended.
+    BDA_ERR_MIGRATION_COMPLETE = 302,
+    /// A call after `bda_abort`.
+    BDA_ERR_MIGRATION_ABORTED = 303,
+    /// `bda_request_stop_and_copy` outside the gap between two rounds.
+    BDA_ERR_NOT_BETWEEN_ROUNDS = 304,
+    /// `bda_get_summary` before the stop-and-copy round ended.
+    BDA_ERR_MIGRATION_NOT_COMPLETE = 305,
+    /// `bda_predictor_plan_round` in round 1, which sends all of memory.
+    BDA_ERR_FIRST_ROUND = 306,
+
+    // Caller buffers: 400..499.
+    /// The predictor's storage has fewer words than `bda_predictor_words` reports.
+    BDA_ERR_STORAGE_TOO_SMALL = 400,
+    /// The dirty bitmap has fewer words than `bda_predictor_words` reports.
+    BDA_ERR_DIRTY_BITMAP_TOO_SMALL = 401,
+    /// The send bitmap has fewer words than `bda_predictor_words` reports.
+    BDA_ERR_SEND_BITMAP_TOO_SMALL = 402,
+    /// The memory has more pages than the predictor can address on this target (more than
+    /// 2^38 pages on a 32-bit target); the rest of bda works as usual.
+    BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE = 403,
+}
+
+/// Generates the message table and the code lookup from one list. `message` is an
+/// exhaustive match, so a status without a message does not compile, and `from_code` is
+/// built from the same list.
+macro_rules! messages {
+    ($( $name:ident => $text:literal, )*) => {
+        impl bda_status {
+            /// Every status, in the order of the list.
+            #[cfg(test)]
+            pub(crate) const ALL: &[bda_status] = &[$( bda_status::$name, )*];
+
+            /// The status with this code, if there is one.
+            #[allow(clippy::as_conversions, reason = "a fieldless enum's discriminant; `From` is not const")]
+            pub(crate) const fn from_code(code: u32) -> Option<Self> {
+                $( if code == Self::$name as u32 { return Some(Self::$name); } )*
+                None
+            }
+
+            /// The message of this status.
+            pub(crate) const fn message(self) -> &'static CStr {
+                match self {
+                    $( Self::$name => $text, )*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    BDA_OK => c"ok",
+    BDA_ERR_NULL_POINTER => c"a pointer argument is NULL",
+    BDA_ERR_MISALIGNED_POINTER => c"a pointer argument is not aligned for its type",
+    BDA_ERR_STATE_NOT_INITIALISED => c"the state was not initialised by bda_init",
+    BDA_ERR_BUFFERS_OVERLAP => c"the predictor's buffers overlap",
+    BDA_ERR_INTERNAL => c"internal error: a rule the C layer should have checked (please report)",
+    BDA_ERR_CONFIG_SIZE => c"config: size is not sizeof(bda_config) (use bda_config_default)",
+    BDA_ERR_POLICY_UNKNOWN => c"config: policy is not a BDA_POLICY_* value",
+    BDA_ERR_MEMORY_ZERO => c"config: memory_bytes is zero",
+    BDA_ERR_PAGE_SIZE_INVALID => c"config: page_size_bytes is not a power of two in 4096..2^30",
+    BDA_ERR_TICK_HZ_ZERO => c"config: tick_hz is zero",
+    BDA_ERR_FLOOR_OUT_OF_RANGE => c"config: bda_floor_ppm is above 1000000",
+    BDA_ERR_COEFFICIENTS_UNKNOWN => c"config: bda_coefficients is not a BDA_COEFFICIENTS_* value",
+    BDA_ERR_INCREMENTAL_START_ABOVE_CEILING => c"config: incremental start rate is above its ceiling",
+    BDA_ERR_MAX_ROUNDS_BELOW_TWO => c"config: stop_max_rounds is below 2",
+    BDA_ERR_SENT_LIMIT_BELOW_MEMORY => c"config: stop_max_sent_percent is in 1..99 (below all of memory)",
+    BDA_ERR_CEILING_FLAG_INVALID => c"config: stop_ceiling_without_progress is neither 0 nor 1",
+    BDA_ERR_PACER_BURST_BELOW_UNIT => c"config: pacer_burst_bytes is below the pacer's unit",
+    BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE => c"config: predictor_history_rounds is not in 1..8",
+    BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE => c"config: predictor_threshold_ppm is above 1000000",
+    BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE => c"config: predictor_max_deferrals is above 15",
+    BDA_ERR_USAGE_ABOVE_CAPACITY => c"link: other usage is above the capacity",
+    BDA_ERR_ROUND_IN_PROGRESS => c"a round is already in progress",
+    BDA_ERR_NO_ROUND_IN_PROGRESS => c"no round is in progress",
+    BDA_ERR_MIGRATION_COMPLETE => c"the migration is complete",
+    BDA_ERR_MIGRATION_ABORTED => c"the migration was aborted",
+    BDA_ERR_NOT_BETWEEN_ROUNDS => c"stop-and-copy can only be requested between rounds",
+    BDA_ERR_MIGRATION_NOT_COMPLETE => c"the migration is not complete yet",
+    BDA_ERR_FIRST_ROUND => c"the predictor plans rounds 2 onwards; round 1 sends all of memory",
+    BDA_ERR_STORAGE_TOO_SMALL => c"predictor: the storage is too small (see bda_predictor_words)",
+    BDA_ERR_DIRTY_BITMAP_TOO_SMALL => c"predictor: the dirty bitmap is too small (see bda_predictor_words)",
+    BDA_ERR_SEND_BITMAP_TOO_SMALL => c"predictor: the send bitmap is too small (see bda_predictor_words)",
+    BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE => c"predictor: the memory has too many pages for this target",
+}
+
+/// The message for a status code, as a static NUL-terminated string.
+///
+/// Ownership: the string is static; do not free or modify it.
+///
+/// Parameters:
+///
+/// - `status`: any integer; codes that are not a `bda_status` get `"unknown status"`.
+///
+/// Returns: a non-NULL pointer to the message, valid for the life of the program.
+///
+/// NULL: no pointer parameters. Thread safety: may be called from any thread at any time.
+#[allow(unsafe_code, reason = "a C export")]
+#[unsafe(no_mangle)]
+pub extern "C" fn bda_status_str(status: u32) -> *const c_char {
+    bda_status::from_code(status).map_or(c"unknown status", bda_status::message).as_ptr()
+}
+
+/// Configuration errors the C layer's own checks make unreachable map to
+/// [`bda_status::BDA_ERR_INTERNAL`]: C turns a limit off with 0, where Rust uses `None`.
+impl From<ControllerConfigError> for bda_status {
+    fn from(error: ControllerConfigError) -> Self {
+        match error {
+            ControllerConfigError::MemoryZero => Self::BDA_ERR_MEMORY_ZERO,
+            ControllerConfigError::TickHzZero => Self::BDA_ERR_TICK_HZ_ZERO,
+            ControllerConfigError::MaxRoundsBelowTwo => Self::BDA_ERR_MAX_ROUNDS_BELOW_TWO,
+            ControllerConfigError::SentLimitBelowMemory => Self::BDA_ERR_SENT_LIMIT_BELOW_MEMORY,
+            ControllerConfigError::DowntimeTargetZero
+            | ControllerConfigError::NonConvergenceRoundsZero
+            | ControllerConfigError::StallAfterZero => Self::BDA_ERR_INTERNAL,
+        }
+    }
+}
+
+impl From<IncrementalConfigError> for bda_status {
+    fn from(error: IncrementalConfigError) -> Self {
+        match error {
+            IncrementalConfigError::StartAboveCeiling => Self::BDA_ERR_INCREMENTAL_START_ABOVE_CEILING,
+        }
+    }
+}
+
+impl From<PacerConfigError> for bda_status {
+    fn from(error: PacerConfigError) -> Self {
+        match error {
+            PacerConfigError::TickHzZero => Self::BDA_ERR_TICK_HZ_ZERO,
+            PacerConfigError::BurstBelowUnit => Self::BDA_ERR_PACER_BURST_BELOW_UNIT,
+            // A unit of 0 in C means one page.
+            PacerConfigError::UnitZero => Self::BDA_ERR_INTERNAL,
+        }
+    }
+}
+
+impl From<PredictorConfigError> for bda_status {
+    fn from(error: PredictorConfigError) -> Self {
+        match error {
+            PredictorConfigError::HistoryRoundsOutOfRange => Self::BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE,
+            PredictorConfigError::MaxDeferralsOutOfRange => Self::BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE,
+            // Memory is at least one byte, so at least one page: the kernel reports this only
+            // when the page count does not fit the target's `usize`.
+            PredictorConfigError::PagesZero => Self::BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE,
+        }
+    }
+}
+
+impl From<ControllerError> for bda_status {
+    fn from(error: ControllerError) -> Self {
+        match error {
+            ControllerError::RoundInProgress => Self::BDA_ERR_ROUND_IN_PROGRESS,
+            ControllerError::NoRoundInProgress => Self::BDA_ERR_NO_ROUND_IN_PROGRESS,
+            ControllerError::MigrationComplete => Self::BDA_ERR_MIGRATION_COMPLETE,
+            ControllerError::MigrationAborted => Self::BDA_ERR_MIGRATION_ABORTED,
+            ControllerError::NotBetweenRounds => Self::BDA_ERR_NOT_BETWEEN_ROUNDS,
+        }
+    }
+}
+
+impl From<PredictorError> for bda_status {
+    fn from(error: PredictorError) -> Self {
+        match error {
+            PredictorError::StorageTooShort { .. } => Self::BDA_ERR_STORAGE_TOO_SMALL,
+            PredictorError::DirtyBitmapTooShort { .. } => Self::BDA_ERR_DIRTY_BITMAP_TOO_SMALL,
+            PredictorError::SendBitmapTooShort { .. } => Self::BDA_ERR_SEND_BITMAP_TOO_SMALL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_round_trip() {
+        for (i, status) in bda_status::ALL.iter().enumerate() {
+            let code = *status as u32;
+            assert_eq!(bda_status::from_code(code), Some(*status));
+            assert!(bda_status::ALL.iter().skip(i + 1).all(|other| *other as u32 != code), "{status:?} reused");
+        }
+    }
+
+    #[test]
+    fn every_status_has_a_message_and_unknown_codes_get_one_too() {
+        for status in bda_status::ALL {
+            // SAFETY: bda_status_str returns a static NUL-terminated string.
+            let text = unsafe { CStr::from_ptr(bda_status_str(*status as u32)) };
+            assert_eq!(text, status.message());
+            assert!(!text.is_empty());
+        }
+        for code in [5, 98, 115, 201, 404, u32::MAX] {
+            // SAFETY: as above.
+            let text = unsafe { CStr::from_ptr(bda_status_str(code)) };
+            assert_eq!(text, c"unknown status");
+        }
+    }
+}
