@@ -64,7 +64,9 @@ impl Migration {
         let pacer = Pacer::new(validated.pacer, BytesPerSec::ZERO, Ticks::ZERO)?;
         let predictor = match Predictor::new(validated.predictor, validated.pages) {
             Ok(predictor) => Some(predictor),
-            Err(PredictorConfigError::PagesZero) => None,
+            // A page count beyond this target's `usize`: the migration runs, the predictor's
+            // calls return BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE.
+            Err(PredictorConfigError::TooManyPages) => None,
             Err(error) => return Err(error.into()),
         };
         Ok(Self { magic: MAGIC, controller, pacer, predictor })

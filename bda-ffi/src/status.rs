@@ -223,9 +223,9 @@ impl From<PredictorConfigError> for bda_status {
         match error {
             PredictorConfigError::HistoryRoundsOutOfRange => Self::BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE,
             PredictorConfigError::MaxDeferralsOutOfRange => Self::BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE,
-            // Memory is at least one byte, so at least one page: the kernel reports this only
-            // when the page count does not fit the target's `usize`.
-            PredictorConfigError::PagesZero => Self::BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE,
+            PredictorConfigError::TooManyPages => Self::BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE,
+            // The configuration's memory is validated to hold at least one page first.
+            PredictorConfigError::PagesZero => Self::BDA_ERR_INTERNAL,
         }
     }
 }
