@@ -245,6 +245,44 @@ impl ScenarioArgs {
     }
 }
 
+/// One run as a CSV row (the per-round trace left out).
+#[derive(serde::Serialize)]
+struct CompareRow<'a> {
+    policy: &'a str,
+    seed: u64,
+    completed: bool,
+    converged: bool,
+    stop_reason: &'a str,
+    rounds: u32,
+    total_time_s: f64,
+    downtime_s: f64,
+    bytes_sent: u64,
+    pages_resent: u64,
+    service_demanded_bytes: f64,
+    service_delivered_bytes: f64,
+    service_shortfall_pct: f64,
+}
+
+impl<'a> From<&'a RunResult> for CompareRow<'a> {
+    fn from(r: &'a RunResult) -> Self {
+        Self {
+            policy: r.policy.name(),
+            seed: r.seed,
+            completed: r.completed,
+            converged: r.converged,
+            stop_reason: r.stop_reason.as_deref().unwrap_or(""),
+            rounds: r.rounds,
+            total_time_s: r.total_time_s,
+            downtime_s: r.downtime_s,
+            bytes_sent: r.bytes_sent,
+            pages_resent: r.pages_resent,
+            service_demanded_bytes: r.service_demanded,
+            service_delivered_bytes: r.service_delivered,
+            service_shortfall_pct: r.service_shortfall_pct,
+        }
+    }
+}
+
 fn describe(s: &Scenario) -> String {
     format!(
         "{} MiB, {:?} workload, link {:.1} Mbit/s (efficiency {} under overload), background {:?}, service factor {}, U_used reading {:?}",
@@ -306,7 +344,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 .collect::<Result<_, _>>()?;
             let summaries: Vec<PolicySummary> = runs.iter().map(|(p, r)| PolicySummary::of(*p, r)).collect();
             match format {
-                Format::Table | Format::Csv => {
+                Format::Csv => {
+                    let mut writer = csv::Writer::from_writer(std::io::stdout());
+                    for run in runs.iter().flat_map(|(_, r)| r) {
+                        writer.serialize(CompareRow::from(run)).map_err(|e| e.to_string())?;
+                    }
+                    writer.flush().map_err(|e| e.to_string())?;
+                }
+                Format::Table => {
                     println!("{} ({seeds} seeds)", describe(&scenario));
                     print!("{}", comparison_table(&summaries));
                     for (_, r) in &runs {
@@ -329,7 +374,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let (_, report) = run_paper(&options)?;
             print!("{report}");
             println!(
-                "\nwrote {} (points.csv, report.txt and the SVG figures) in {:.1} s",
+                "\nwrote {} (an SVG and a CSV per figure, points.csv, report.txt) in {:.1} s",
                 out.display(),
                 started.elapsed().as_secs_f64()
             );

@@ -184,7 +184,7 @@ pub fn run_paper(options: &PaperOptions) -> Result<(Vec<Point>, String), String>
 
     let points = aggregate(&results);
     fs::create_dir_all(&options.out).map_err(|e| format!("creating {}: {e}", options.out.display()))?;
-    write_csv(&options.out.join("points.csv"), &points)?;
+    write_csv(&options.out.join("points.csv"), &points.iter().collect::<Vec<_>>())?;
     let report = write_figures(&options.out, &points, options.seeds)?;
     Ok((points, report))
 }
@@ -234,7 +234,7 @@ fn aggregate(results: &[(Job, RunResult)]) -> Vec<Point> {
         .collect()
 }
 
-fn write_csv(path: &Path, points: &[Point]) -> Result<(), String> {
+fn write_csv(path: &Path, points: &[&Point]) -> Result<(), String> {
     let mut writer = csv::Writer::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     writer
         .write_record([
@@ -316,6 +316,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         None,
         &series_of(&stress, |p| p.memory_mib as f64, |p| p.downtime_s),
     )?;
+    write_csv(&out.join("fig2_stress_downtime.csv"), &stress)?;
     line_chart(
         &out.join("fig3_stress_total_time.svg"),
         &format!("Total migration time by memory size (stress; {note})"),
@@ -324,6 +325,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         None,
         &series_of(&stress, |p| p.memory_mib as f64, |p| p.total_time_s),
     )?;
+    write_csv(&out.join("fig3_stress_total_time.csv"), &stress)?;
     line_chart(
         &out.join("fig4_application_downtime.svg"),
         &format!("Downtime by workload (1024 MiB; {note})"),
@@ -332,6 +334,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         Some(&names),
         &series_of(&application, workload_x, |p| p.downtime_s),
     )?;
+    write_csv(&out.join("fig4_application_downtime.csv"), &application)?;
     line_chart(
         &out.join("fig5_application_total_time.svg"),
         &format!("Total migration time by workload (1024 MiB; {note})"),
@@ -340,6 +343,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         Some(&names),
         &series_of(&application, workload_x, |p| p.total_time_s),
     )?;
+    write_csv(&out.join("fig5_application_total_time.csv"), &application)?;
     line_chart(
         &out.join("service_shortfall.svg"),
         &format!("Service traffic not delivered during migration (1024 MiB; {note})"),
@@ -348,6 +352,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         Some(&names),
         &series_of(&application, workload_x, |p| p.shortfall_pct),
     )?;
+    write_csv(&out.join("service_shortfall.csv"), &application)?;
 
     let _ = writeln!(report, "Stress test (stress workload), mean over {seeds} seeds:");
     let _ = writeln!(
@@ -412,6 +417,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
             None,
             &series_of(&sweep, mbit, |p| p.downtime_s),
         )?;
+        write_csv(&out.join("fig6_dirty_rate_downtime.csv"), &sweep)?;
         line_chart(
             &out.join("fig7_dirty_rate_total_time.svg"),
             &format!("Total time by kernel-compile write rate (1024 MiB; {note})"),
@@ -420,6 +426,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
             None,
             &series_of(&sweep, mbit, |p| p.total_time_s),
         )?;
+        write_csv(&out.join("fig7_dirty_rate_total_time.csv"), &sweep)?;
         let _ = writeln!(report, "\nDirty-rate sweep (kernel-compile, 1024 MiB): mean over {seeds} seeds");
         let _ = writeln!(
             report,
