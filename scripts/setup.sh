@@ -75,3 +75,12 @@ if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen 0.29.4" ]; then
     log "cargo install cbindgen 0.29.4"
     cargo install cbindgen --version 0.29.4 --locked --force
 fi
+
+# Instruction counts (bda-core's benches/instructions.rs): Valgrind and the gungraun runner,
+# whose version must match the gungraun crate's.
+GUNGRAUN_VERSION=0.20.0
+apt_install valgrind
+if [ "$(gungraun-runner --version 2>/dev/null)" != "gungraun-runner ${GUNGRAUN_VERSION}" ]; then
+    log "cargo install gungraun-runner ${GUNGRAUN_VERSION} (a few minutes)"
+    cargo install gungraun-runner --version "${GUNGRAUN_VERSION}" --locked --force
+fi

@@ -46,8 +46,9 @@ cargo run --quiet --release -p bda-sim -- paper --out "$results" --no-progress >
 diff -r docs/sim "$results"
 echo "docs/sim is what bda-sim paper produces"
 
-step "benchmarks build"
+step "benchmarks build; instruction counts within their limits (Callgrind)"
 cargo bench --workspace --no-run --quiet
+cargo bench --quiet -p bda-core --bench instructions | grep -E "^instructions::|Instructions:"
 
 step "the C library: header verified, C tests under ASan/UBSan, no-panic proof (host, thumbv7em), budgets"
 scripts/c-tests.sh
