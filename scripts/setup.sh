@@ -84,3 +84,10 @@ if [ "$(gungraun-runner --version 2>/dev/null)" != "gungraun-runner ${GUNGRAUN_V
     log "cargo install gungraun-runner ${GUNGRAUN_VERSION} (a few minutes)"
     cargo install gungraun-runner --version "${GUNGRAUN_VERSION}" --locked --force
 fi
+
+# Fuzzing (scripts/fuzz.sh): cargo-fuzz; libFuzzer comes with its libfuzzer-sys crate.
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz ${CARGO_FUZZ_VERSION}" ]; then
+    log "cargo install cargo-fuzz ${CARGO_FUZZ_VERSION} (a few minutes)"
+    cargo install cargo-fuzz --version "${CARGO_FUZZ_VERSION}" --locked --force
+fi

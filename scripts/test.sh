@@ -50,6 +50,9 @@ step "benchmarks build; instruction counts within their limits (Callgrind)"
 cargo bench --workspace --no-run --quiet
 cargo bench --quiet -p bda-core --bench instructions | grep -E "^instructions::|Instructions:"
 
+step "fuzzing: every target 30 s from the committed seed corpus (a crash fails)"
+scripts/fuzz.sh 30
+
 step "the C library: header verified, C tests under ASan/UBSan, no-panic proof (host, thumbv7em), budgets"
 scripts/c-tests.sh
 

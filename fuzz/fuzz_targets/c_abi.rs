@@ -1,0 +1,181 @@
+//! The C ABI with arbitrary configurations and arbitrary sequences of calls, extreme
+//! arguments, short buffers and NULL pointers included: no crash (ASan watches every
+//! buffer), a refused call writes no output, and every accepted allocation stays within the
+//! free bandwidth.
+#![no_main]
+
+use std::ptr;
+
+use arbitrary::Arbitrary;
+use bda::*;
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Arbitrary, Debug)]
+struct Config {
+    policy: u32,
+    memory_bytes: u64,
+    page_size_bytes: u64,
+    tick_hz: u64,
+    floor_ppm: u32,
+    coefficients: u32,
+    max_rounds: u32,
+    max_sent_percent: u32,
+    unit_bytes: u64,
+    burst_bytes: u64,
+    use_defaults: [bool; 10],
+}
+
+#[derive(Arbitrary, Debug)]
+enum Call {
+    Begin { capacity: u64, other: u64, dt: u32, null: bool },
+    Reassess { capacity: u64, other: u64, dt: u32 },
+    End { sent: u64, dirtied: u64, remaining: u64, dt: u32, null: bool },
+    StopAndCopy,
+    Abort,
+    Summary,
+    Telemetry,
+    PacerSetRate { rate: u64 },
+    PacerTry { dt: u32 },
+    PacerNext,
+    Predict { dirty: Vec<u64>, short: u8 },
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    config: Config,
+    calls: Vec<Call>,
+}
+
+fuzz_target!(|input: Input| {
+    let mut cfg = std::mem::MaybeUninit::<bda_config>::zeroed();
+    // SAFETY: a valid pointer to writable memory of the struct's size.
+    assert_eq!(unsafe { bda_config_default(cfg.as_mut_ptr()) }, bda_status::BDA_OK);
+    // SAFETY: initialised by bda_config_default.
+    let mut cfg = unsafe { cfg.assume_init() };
+    let c = &input.config;
+    let d = c.use_defaults;
+    if !d[0] {
+        cfg.policy = c.policy;
+    }
+    cfg.memory_bytes = if d[1] { 64 << 20 } else { c.memory_bytes };
+    if !d[2] {
+        cfg.page_size_bytes = c.page_size_bytes;
+    }
+    cfg.tick_hz = if d[3] { 1_000_000 } else { c.tick_hz };
+    if !d[4] {
+        cfg.bda_floor_ppm = c.floor_ppm;
+    }
+    if !d[5] {
+        cfg.bda_coefficients = c.coefficients;
+    }
+    if !d[6] {
+        cfg.stop_max_rounds = c.max_rounds;
+    }
+    if !d[7] {
+        cfg.stop_max_sent_percent = c.max_sent_percent;
+    }
+    if !d[8] {
+        cfg.pacer_unit_bytes = c.unit_bytes;
+    }
+    if !d[9] {
+        cfg.pacer_burst_bytes = c.burst_bytes;
+    }
+
+    // SAFETY: bda_state is plain words; bda_init overwrites it.
+    let mut state: bda_state = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid.
+    let status = unsafe { bda_init(&mut state, &cfg) };
+    if status != bda_status::BDA_OK {
+        return;
+    }
+    let mut now = 0_u64;
+    let mut words = 0_usize;
+    // SAFETY: valid pointers.
+    let _ = unsafe { bda_predictor_words(&state, &mut words, ptr::null_mut()) };
+    for call in input.calls {
+        // SAFETY (every call below): `state` is initialised and every pointer is either NULL
+        // (which bda refuses) or valid for the struct or buffer length given.
+        unsafe {
+            let _status: bda_status = match call {
+                Call::Begin { capacity, other, dt, null } => {
+                    now = now.saturating_add(u64::from(dt));
+                    let mut plan = std::mem::MaybeUninit::<bda_plan>::zeroed().assume_init();
+                    plan.round = u32::MAX;
+                    let out = if null { ptr::null_mut() } else { &mut plan as *mut bda_plan };
+                    let status = bda_begin_round(&mut state, capacity, other, now, out);
+                    if status == bda_status::BDA_OK {
+                        assert!(plan.migration_bytes_per_s <= plan.free_bytes_per_s);
+                        assert_eq!(plan.migration_bytes_per_s + plan.reserved_bytes_per_s, plan.free_bytes_per_s);
+                    } else {
+                        assert_eq!(plan.round, u32::MAX, "a refused call wrote its output");
+                    }
+                    status
+                }
+                Call::Reassess { capacity, other, dt } => {
+                    now = now.saturating_add(u64::from(dt));
+                    let mut plan = std::mem::MaybeUninit::<bda_plan>::zeroed().assume_init();
+                    let status = bda_reassess(&mut state, capacity, other, now, &mut plan);
+                    if status == bda_status::BDA_OK {
+                        assert!(plan.migration_bytes_per_s <= plan.free_bytes_per_s);
+                    }
+                    status
+                }
+                Call::End { sent, dirtied, remaining, dt, null } => {
+                    now = now.saturating_add(u64::from(dt));
+                    let mut verdict = std::mem::MaybeUninit::<bda_verdict>::zeroed().assume_init();
+                    let out = if null { ptr::null_mut() } else { &mut verdict as *mut bda_verdict };
+                    bda_end_round(&mut state, sent, dirtied, remaining, now, out)
+                }
+                Call::StopAndCopy => bda_request_stop_and_copy(&mut state),
+                Call::Abort => bda_abort(&mut state),
+                Call::Summary => {
+                    let mut summary = std::mem::MaybeUninit::<bda_summary>::zeroed().assume_init();
+                    bda_get_summary(&state, &mut summary)
+                }
+                Call::Telemetry => {
+                    let mut telemetry = std::mem::MaybeUninit::<bda_telemetry>::zeroed().assume_init();
+                    bda_get_telemetry(&state, &mut telemetry)
+                }
+                Call::PacerSetRate { rate } => bda_pacer_set_rate(&mut state, rate, now),
+                Call::PacerTry { dt } => {
+                    now = now.saturating_add(u64::from(dt));
+                    let mut release = std::mem::MaybeUninit::<bda_release>::zeroed().assume_init();
+                    bda_pacer_try_release(&mut state, now, &mut release)
+                }
+                Call::PacerNext => {
+                    let mut release = std::mem::MaybeUninit::<bda_release>::zeroed().assume_init();
+                    bda_pacer_next_release(&state, now, &mut release)
+                }
+                Call::Predict { mut dirty, short } => {
+                    // Keep the buffers small: a huge memory's predictor is refused anyway.
+                    if words == 0 || words > 1 << 16 {
+                        continue;
+                    }
+                    let mut storage_words = 0;
+                    let mut bitmap_words = 0;
+                    if bda_predictor_words(&state, &mut storage_words, &mut bitmap_words) != bda_status::BDA_OK
+                        || storage_words > 1 << 20
+                    {
+                        continue;
+                    }
+                    let mut storage = vec![0_u64; storage_words];
+                    let _ = bda_predictor_init(&state, storage.as_mut_ptr(), storage.len());
+                    dirty.resize(bitmap_words, 0);
+                    let mut send = vec![0_u64; bitmap_words];
+                    let mut result = std::mem::MaybeUninit::<bda_predictor_result>::zeroed().assume_init();
+                    let short = usize::from(short % 4);
+                    bda_predictor_plan_round(
+                        &mut state,
+                        storage.as_mut_ptr(),
+                        storage.len().saturating_sub(short),
+                        dirty.as_ptr(),
+                        dirty.len(),
+                        send.as_mut_ptr(),
+                        send.len(),
+                        &mut result,
+                    )
+                }
+            };
+        }
+    }
+});
