@@ -29,7 +29,7 @@ if "$quick"; then
 fi
 
 step "docs: every public item documented, no broken links"
-RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p firmware --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p firmware -p bda-qemu --no-deps
 
 step "no_std for real: bda-core and the firmware for thumbv7em-none-eabihf, without and with defmt"
 scripts/thumb.sh build -p bda-core --release
@@ -67,3 +67,13 @@ if target/release/firmware 16 --lose-page >/dev/null 2>&1; then
     exit 1
 fi
 echo "the host run with a lost page failed, as it must"
+
+step "real QEMU (x86_64, TCG): the test guest's memory check fails on a page lost on purpose"
+tests/qemu/guest/build.sh
+cargo build --quiet --release -p bda-qemu
+lost=$(mktemp -d)
+target/release/bda-testbed lost-page --guest target/qemu-guest/guest.elf --workdir "$lost"
+rm -rf "$lost"
+
+step "real QEMU on a shaped 100 Mbit/s link: QEMU's own policy and bda-qemu with BDA, memory verified"
+tests/qemu/testbed.sh
