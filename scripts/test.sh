@@ -9,7 +9,13 @@ cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the seconds the one before it took, so slow steps show in CI logs.
+step() {
+    [ -n "${step_started:-}" ] && printf '(%d s)\n' "$((SECONDS - step_started))"
+    step_started=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+trap '[ -n "${step_started:-}" ] && printf "(%d s)\n" "$((SECONDS - step_started))"' EXIT
 
 step "set-up"
 scripts/setup.sh
@@ -40,7 +46,7 @@ scripts/thumb.sh clippy -p firmware --lib --features defmt -- -D warnings
 
 step "simulator: the paper's experiments reproduce the committed results in docs/sim"
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+trap 'rm -rf "$results"; printf "(%d s)\n" "$((SECONDS - step_started))"' EXIT
 cargo run --quiet --release -p bda-sim -- paper --out "$results" --no-progress >/dev/null
 diff -r docs/sim "$results"
 echo "docs/sim is what bda-sim paper produces"
