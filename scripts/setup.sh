@@ -7,9 +7,13 @@
 #   Debian's rustc-web + rust-web-src (which build `core` from source);
 # - for the board firmware under QEMU: qemu-system-arm, the ARM binutils (arm-none-eabi-size
 #   and -nm for the size budgets) and defmt-print (pinned; building it takes a few minutes,
-#   once).
+#   once);
 # - for the C library (scripts/c-tests.sh): cbindgen 0.29.4, g++ and pkg-config, and the
-#   Arm cross compiler with newlib (for --specs=nosys.specs).
+#   Arm cross compiler with newlib (for --specs=nosys.specs);
+# - for the instruction counts and fuzzing: valgrind, gungraun-runner, cargo-fuzz;
+# - for the real-QEMU test bed (bda-qemu): QEMU >= 9 for x86_64 from bookworm-backports
+#   (bookworm's own 7.2 loses dirty pages under TCG), qboot, gcc for the 32-bit guest,
+#   iproute2 for the namespaces and the shaped link.
 #
 #   scripts/setup.sh              everything
 #   scripts/setup.sh --host-only  what the host builds need (scripts/run.sh uses this)
@@ -91,3 +95,41 @@ if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz ${CARGO_FUZZ_VERSION}"
     log "cargo install cargo-fuzz ${CARGO_FUZZ_VERSION} (a few minutes)"
     cargo install cargo-fuzz --version "${CARGO_FUZZ_VERSION}" --locked --force
 fi
+
+# QEMU for x86_64, at least 9.0. bookworm's 7.2 loses dirty pages under TCG when guest RAM is a
+# multiple of 256 KiB, so the package comes from bookworm-backports. Its apt entry uses the same
+# mirror as the machine's own bookworm entry: no host name is written here.
+QEMU_MIN_MAJOR=9
+qemu_major() {
+    qemu-system-x86_64 --version 2>/dev/null | sed -n 's/^QEMU emulator version \([0-9]*\)\..*/\1/p'
+}
+if [ "$(qemu_major || true)" -ge "$QEMU_MIN_MAJOR" ] 2>/dev/null && [ -f /usr/share/qemu/qboot.rom ]; then
+    :
+else
+    backports=/etc/apt/sources.list.d/bda-bookworm-backports.sources
+    if ! apt-cache policy 2>/dev/null | grep -q 'bookworm-backports'; then
+        sources=/etc/apt/sources.list.d/debian.sources
+        # The URI of the deb822 stanza whose suites include plain "bookworm".
+        uri=$(awk 'BEGIN { RS = ""; FS = "\n" }
+            /(^|\n)Suites:([^\n]* )?bookworm( |\n|$)/ {
+                for (i = 1; i <= NF; i++) if ($i ~ /^URIs:/) { sub(/^URIs: */, "", $i); print $i; exit }
+            }' "$sources" 2>/dev/null || true)
+        if [ -z "$uri" ]; then
+            log "cannot find the bookworm mirror in $sources: add bookworm-backports to apt by hand"
+            exit 1
+        fi
+        log "adding bookworm-backports from the bookworm mirror to $backports"
+        printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+            "$uri" | as_root tee "$backports" >/dev/null
+    fi
+    log "apt-get install -t bookworm-backports qemu-system-x86 (QEMU >= $QEMU_MIN_MAJOR)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports \
+        --no-install-recommends qemu-system-x86
+    major=$(qemu_major || true)
+    if ! [ "${major:-0}" -ge "$QEMU_MIN_MAJOR" ] 2>/dev/null; then
+        log "qemu-system-x86_64 is version ${major:-unknown}, need >= $QEMU_MIN_MAJOR: bookworm's 7.2 loses dirty pages under TCG"
+        exit 1
+    fi
+fi
+apt_install iproute2 gcc binutils

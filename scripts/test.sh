@@ -9,7 +9,13 @@ cd "$(dirname "$0")/.."
 quick=false
 [ "${1:-}" = "--quick" ] && quick=true
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step prints the seconds the one before it took, so slow steps show in CI logs.
+step() {
+    [ -n "${step_started:-}" ] && printf '(%d s)\n' "$((SECONDS - step_started))"
+    step_started=$SECONDS
+    printf '\n==> %s\n' "$*"
+}
+trap '[ -n "${step_started:-}" ] && printf "(%d s)\n" "$((SECONDS - step_started))"' EXIT
 
 step "set-up"
 scripts/setup.sh
@@ -30,7 +36,7 @@ if "$quick"; then
 fi
 
 step "docs: every public item documented, no broken links"
-RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p bda-ffi -p firmware --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc -p bda-core -p bda-ffi -p firmware -p bda-qemu --no-deps
 
 step "no_std for real: bda-core and the firmware for thumbv7em-none-eabihf, without and with defmt"
 scripts/thumb.sh build -p bda-core --release
@@ -41,7 +47,7 @@ scripts/thumb.sh clippy -p firmware --lib --features defmt -- -D warnings
 
 step "simulator: the paper's experiments reproduce the committed results in docs/sim"
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+trap 'rm -rf "$results"; printf "(%d s)\n" "$((SECONDS - step_started))"' EXIT
 cargo run --quiet --release -p bda-sim -- paper --out "$results" --no-progress >/dev/null
 diff -r docs/sim "$results"
 echo "docs/sim is what bda-sim paper produces"
@@ -75,3 +81,13 @@ if target/release/firmware 16 --lose-page >/dev/null 2>&1; then
     exit 1
 fi
 echo "the host run with a lost page failed, as it must"
+
+step "real QEMU (x86_64, TCG): the test guest's memory check fails on a page lost on purpose"
+tests/qemu/guest/build.sh
+cargo build --quiet --release -p bda-qemu
+lost=$(mktemp -d)
+target/release/bda-testbed lost-page --guest target/qemu-guest/guest.elf --workdir "$lost"
+rm -rf "$lost"
+
+step "real QEMU on a shaped 100 Mbit/s link: QEMU's own policy and bda-qemu with BDA, memory verified"
+tests/qemu/testbed.sh

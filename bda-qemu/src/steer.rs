@@ -1,0 +1,428 @@
+//! The round logic: what bda-qemu tells QEMU given what it observed. No I/O happens here, so a
+//! recorded transcript replays through it exactly (see the tests).
+//!
+//! - Each `MIGRATION_PASS` starts a round. `ram.remaining` read right after it is what the
+//!   bitmap sync found dirty; divided by the time since the previous pass began, it is the
+//!   previous round's dirty rate (QEMU's own `dirty-pages-rate` is recomputed at most once a
+//!   second, so it is stale after short passes). But QEMU syncs as soon as what is left falls
+//!   under its switchover threshold (`avail-switchover-bandwidth` × `downtime-limit`), so
+//!   that count also holds pages the previous round had not sent yet: up to 300 ms of the
+//!   link's worth, which would make a short pass look like a storm of dirtying. bda-qemu
+//!   takes them out: the pages left unsent at the sync are estimated from the last reading
+//!   before it (`remaining` then, less what QEMU sent since), and the round's dirtied bytes
+//!   are what the sync found beyond them.
+//! - The switchover pass is the exception: QEMU holds its big lock through the stop-and-copy
+//!   round, so `query-migrate` after the final pass answers only once that round is over.
+//!   The last live round then ends at the last reading before the switchover: it sent what
+//!   QEMU had queued by then, and what the stop-and-copy round sent beyond that reading's
+//!   `remaining` counts as dirtied.
+//! - `U_used` comes from the outgoing interface's tx byte counter over a window of about a
+//!   second, minus the migration's own bytes with their TCP/IP headers, minus the VM's own
+//!   service traffic when a counter for it is given ([`Meter`]).
+//! - QEMU decides the switchover itself: it switches over when what is left fits its
+//!   `downtime-limit` at `avail-switchover-bandwidth`, which bda-qemu sets to the free
+//!   bandwidth, as BDA's stop-and-copy round gets all of it. So the controller runs with no
+//!   stop condition of its own and is told when QEMU paused the VM.
+
+use bda_core::{
+    AnyPolicy, Bytes, BytesPerSec, Controller, ControllerConfig, LinkSample, Next, PageSize, Policy, RoundContext,
+    RoundKind, RoundReport, StopConditions, TickHz, Ticks,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::meter::{Counters, Meter};
+
+/// QEMU reads a `max-bandwidth` of 0 (and anything under 10 B/s) as "unlimited": the lowest
+/// cap bda-qemu ever sets.
+pub const MIN_CAP: u64 = 1_000;
+
+/// What to do when the controller reports that pre-copy is not converging.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnNonConvergence {
+    /// Log it and go on.
+    Log,
+    /// Cancel the migration.
+    Cancel,
+}
+
+/// The settings of a steering run.
+#[derive(Clone, Debug)]
+pub struct SteeringConfig {
+    /// `T`: the link's capacity.
+    pub capacity: BytesPerSec,
+    /// The VM's RAM.
+    pub memory: Bytes,
+    /// The policy.
+    pub policy: AnyPolicy,
+    /// How long a window `U_used` is measured over, in microseconds.
+    pub window_us: u64,
+    /// The migration's TCP/IP header overhead on the wire, in parts per million of its bytes.
+    pub header_overhead_ppm: u64,
+    /// The reaction to the controller's non-convergence event.
+    pub on_non_convergence: OnNonConvergence,
+}
+
+/// What `query-migrate` said at one moment, reduced to what the round logic needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The migration's status (`setup`, `active`, `completed`, ...).
+    pub status: String,
+    /// `ram.transferred`: bytes QEMU has queued on the migration stream.
+    pub transferred: u64,
+    /// `ram.remaining`: bytes still dirty.
+    pub remaining: u64,
+    /// `ram.page-size`.
+    pub page_size: u64,
+    /// `ram.dirty-sync-count`: bitmap syncs so far, one per pass.
+    pub dirty_sync_count: u64,
+    /// `total-time`, ms.
+    pub total_time_ms: Option<u64>,
+    /// `downtime`, ms.
+    pub downtime_ms: Option<u64>,
+    /// `setup-time`, ms.
+    pub setup_time_ms: Option<u64>,
+    /// `error-desc`, when the migration failed.
+    pub error: Option<String>,
+}
+
+impl Snapshot {
+    /// Reduces QEMU's typed `query-migrate` reply.
+    pub fn from_info(info: &qapi::qmp::MigrationInfo) -> Self {
+        let ram = info.ram.as_ref();
+        let status = info.status.as_ref().map(|s| qapi::Enum::name(s).to_owned()).unwrap_or_else(|| "none".into());
+        let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+        Self {
+            status,
+            transferred: ram.map_or(0, |r| unsigned(r.transferred)),
+            remaining: ram.map_or(0, |r| unsigned(r.remaining)),
+            page_size: ram.map_or(4096, |r| unsigned(r.page_size)),
+            dirty_sync_count: ram.map_or(0, |r| unsigned(r.dirty_sync_count)),
+            total_time_ms: info.total_time.map(unsigned),
+            downtime_ms: info.downtime.map(unsigned),
+            setup_time_ms: info.setup_time.map(unsigned),
+            error: info.error_desc.clone(),
+        }
+    }
+}
+
+/// What the driver observed; the steering's only inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "input")]
+pub enum Input {
+    /// The counters and `query-migrate`, sampled every 100 ms or so.
+    Sample {
+        /// The counters.
+        counters: Counters,
+        /// `ram.remaining` at the same time (0 before the migration).
+        #[serde(default)]
+        remaining: u64,
+    },
+    /// A `MIGRATION_PASS` event (QEMU's timestamp) and `query-migrate` right after it.
+    Pass {
+        /// The pass number.
+        pass: u64,
+        /// QEMU's timestamp of the event, µs since the Unix epoch.
+        at_us: u64,
+        /// `query-migrate` right after it.
+        snapshot: Snapshot,
+    },
+    /// A `STOP` event: QEMU paused the VM for the switchover.
+    Paused {
+        /// QEMU's timestamp of the event.
+        at_us: u64,
+    },
+    /// The migration completed.
+    Completed {
+        /// QEMU's timestamp of the event.
+        at_us: u64,
+        /// `query-migrate` after it.
+        snapshot: Snapshot,
+    },
+}
+
+/// One line of the per-round log, printed when a round begins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundLine {
+    /// The round that begins, from 1.
+    pub round: u32,
+    /// `first`, `live` or `stop-and-copy`.
+    pub kind: String,
+    /// The rule that decided the rate.
+    pub rule: String,
+    /// The dirty rate of the round before, B/s (none for round 1).
+    pub dirty_rate: Option<u64>,
+    /// `U_used`: traffic on the link that is not this VM's, B/s.
+    pub used: u64,
+    /// `F`, B/s.
+    pub free: u64,
+    /// `B`, B/s.
+    pub reserved: u64,
+    /// `E`: the `max-bandwidth` set, B/s.
+    pub rate: u64,
+    /// The rate the round before achieved (bytes QEMU sent over its duration), B/s.
+    pub achieved_prev: Option<u64>,
+    /// What the round before sent, bytes.
+    pub sent_prev: Option<u64>,
+    /// What is left to send, bytes.
+    pub remaining: u64,
+    /// Of `remaining`, the estimated bytes the round before left unsent when QEMU synced
+    /// (not counted as dirtied).
+    pub leftover: Option<u64>,
+}
+
+/// What the steering asks the driver to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "action", content = "value")]
+pub enum Action {
+    /// `migrate-set-parameters max-bandwidth`, B/s (never below [`MIN_CAP`]).
+    SetMaxBandwidth(u64),
+    /// `migrate-set-parameters avail-switchover-bandwidth`, B/s (never 0: QEMU reads 0 as
+    /// "estimate it yourself").
+    SetSwitchoverBandwidth(u64),
+    /// Print a round line.
+    Round(RoundLine),
+    /// Log a message.
+    Note(String),
+    /// Cancel the migration, for the reason given.
+    Cancel(String),
+}
+
+/// The round logic around one bda-core controller.
+pub struct Steering {
+    config: SteeringConfig,
+    controller: Option<Controller<AnyPolicy>>,
+    meter: Meter,
+    /// The last pass: its time and `ram.transferred` right after it.
+    last_pass: Option<(u64, u64)>,
+    /// The latest (`ram.transferred`, `ram.remaining`) seen, at a sample or a pass.
+    last_reading: Option<(u64, u64)>,
+    paused: bool,
+    rate_set: Option<u64>,
+    switchover_set: Option<u64>,
+    epoch_us: Option<u64>,
+    not_converging: bool,
+    /// The stop-and-copy round has begun: QEMU's final sync within it is no new round.
+    in_stop_round: bool,
+}
+
+impl Steering {
+    /// A steering run with `config`.
+    pub fn new(config: SteeringConfig) -> Self {
+        let meter = Meter::new(config.window_us, config.header_overhead_ppm);
+        Self {
+            config,
+            controller: None,
+            meter,
+            last_pass: None,
+            last_reading: None,
+            paused: false,
+            rate_set: None,
+            switchover_set: None,
+            epoch_us: None,
+            not_converging: false,
+            in_stop_round: false,
+        }
+    }
+
+    /// The link as measured now.
+    pub fn link(&self) -> LinkSample {
+        LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage()))
+    }
+
+    /// The caps for round 1, to set before the migration starts (QEMU caps its setup too).
+    pub fn initial(&mut self) -> Vec<Action> {
+        let link = self.link();
+        let allocation = self.config.policy.allocate(&RoundContext::FIRST, link);
+        let mut actions = Vec::new();
+        self.set_caps(allocation.migration.0, allocation.free.0, &mut actions);
+        actions
+    }
+
+    /// Takes one observation; returns what to do.
+    pub fn step(&mut self, input: &Input) -> Result<Vec<Action>, String> {
+        let mut actions = Vec::new();
+        match input {
+            Input::Sample { counters, remaining } => {
+                self.meter.push(counters);
+                if self.last_pass.is_some() {
+                    self.last_reading = Some((counters.migration, *remaining));
+                }
+                if let Some(controller) = self.controller.as_mut()
+                    && !self.paused
+                {
+                    let now = Self::ticks(&mut self.epoch_us, counters.at_us);
+                    let plan = controller
+                        .reassess(LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage())), now);
+                    if let Ok(plan) = plan {
+                        self.set_caps(plan.allocation.migration.0, plan.allocation.free.0, &mut actions);
+                    }
+                }
+            }
+            Input::Pass { pass, at_us, snapshot } => self.on_pass(*pass, *at_us, snapshot, &mut actions)?,
+            Input::Paused { .. } => self.paused = true,
+            Input::Completed { at_us, snapshot } => {
+                if let Some(controller) = self.controller.as_mut() {
+                    let now = Self::ticks(&mut self.epoch_us, *at_us);
+                    let sent = self.last_pass.map_or(0, |(_, t)| snapshot.transferred.saturating_sub(t));
+                    let report = RoundReport { sent: Bytes(sent), dirtied: Bytes::ZERO, remaining: Bytes::ZERO };
+                    // The controller may still be in a live round if QEMU completed without a
+                    // final pass we saw; end that round as the stop-and-copy one.
+                    if let Ok(verdict) = controller.end_round(report, now)
+                        && verdict.next != Next::Complete
+                    {
+                        actions.push(Action::Note("QEMU completed without a final pass event".into()));
+                    }
+                }
+            }
+        }
+        Ok(actions)
+    }
+
+    /// The controller's ticks: µs since the first time seen.
+    fn ticks(epoch: &mut Option<u64>, at_us: u64) -> Ticks {
+        let epoch = *epoch.get_or_insert(at_us);
+        Ticks(at_us.saturating_sub(epoch))
+    }
+
+    fn on_pass(&mut self, pass: u64, at_us: u64, snapshot: &Snapshot, actions: &mut Vec<Action>) -> Result<(), String> {
+        if self.in_stop_round {
+            return Ok(());
+        }
+        let link = self.link();
+        let now = Self::ticks(&mut self.epoch_us, at_us);
+        let mut remaining_now = snapshot.remaining;
+        let (kind_before, dirty_rate, achieved, sent, leftover) = match self.controller.as_mut() {
+            None => {
+                let page_size = PageSize::new(snapshot.page_size)
+                    .ok_or_else(|| format!("QEMU's page size {} is not a power of two", snapshot.page_size))?;
+                let config = ControllerConfig {
+                    page_size,
+                    // QEMU decides the switchover (see the module docs); the controller keeps
+                    // only its events.
+                    stop: StopConditions {
+                        downtime_target_us: None,
+                        max_rounds: u32::MAX,
+                        max_sent_percent_of_memory: None,
+                        min_remaining_pages: None,
+                        ceiling_without_progress: false,
+                    },
+                    ..ControllerConfig::new(self.config.memory, TickHz::MICROS)
+                };
+                let controller = Controller::new(config, self.config.policy).map_err(|e| format!("{e:?}"))?;
+                self.controller = Some(controller);
+                (None, None, None, None, None)
+            }
+            Some(controller) => {
+                let (previous_at, previous_transferred) = self.last_pass.unwrap_or((at_us, 0));
+                let (transferred, remaining) = if self.paused {
+                    // See the module docs: the snapshot is from after the stop-and-copy round.
+                    let (t, _) = self.last_reading.unwrap_or((previous_transferred, 0));
+                    (t, snapshot.transferred.saturating_sub(t))
+                } else {
+                    (snapshot.transferred, snapshot.remaining)
+                };
+                remaining_now = remaining;
+                let sent = transferred.saturating_sub(previous_transferred);
+                // What was left unsent at the sync: the last reading's remaining, less what
+                // QEMU sent since.
+                let leftover = self.last_reading.map_or(0, |(t, r)| r.saturating_sub(transferred.saturating_sub(t)));
+                let report = RoundReport {
+                    sent: Bytes(sent),
+                    dirtied: Bytes(remaining.saturating_sub(leftover)),
+                    remaining: Bytes(remaining),
+                };
+                let verdict = controller.end_round(report, now).map_err(|e| format!("round {pass}: {e:?}"))?;
+                // The event stands every round the streak lasts: say it when it starts.
+                let starts = verdict.events.non_convergence && !self.not_converging;
+                self.not_converging = verdict.events.non_convergence;
+                if starts {
+                    let message = format!(
+                        "round {}: not converging: the dirty rate stayed at or above the migration rate for 3 rounds",
+                        verdict.round
+                    );
+                    actions.push(Action::Note(message.clone()));
+                    if self.config.on_non_convergence == OnNonConvergence::Cancel {
+                        actions.push(Action::Cancel(message));
+                    }
+                }
+                if self.paused && verdict.next == Next::Live {
+                    controller.request_stop_and_copy().map_err(|e| format!("{e:?}"))?;
+                }
+                let elapsed = at_us.saturating_sub(previous_at);
+                let achieved = (elapsed > 0).then(|| mul_div(sent, 1_000_000, elapsed));
+                (Some(verdict.next), Some(verdict.dirty_rate.0), achieved, Some(sent), Some(leftover))
+            }
+        };
+        if kind_before == Some(Next::Complete) {
+            return Ok(());
+        }
+        let controller = self.controller.as_mut().ok_or("no controller")?;
+        let plan = controller.begin_round(link, now).map_err(|e| format!("round {pass}: {e:?}"))?;
+        if !self.paused {
+            self.last_pass = Some((at_us, snapshot.transferred));
+            self.last_reading = Some((snapshot.transferred, snapshot.remaining));
+        } else if let Some((t, _)) = self.last_reading {
+            self.last_pass = Some((at_us, t));
+        }
+        self.in_stop_round = plan.kind == RoundKind::StopAndCopy;
+        let a = plan.allocation;
+        self.set_caps(a.migration.0, a.free.0, actions);
+        actions.push(Action::Round(RoundLine {
+            round: plan.round,
+            kind: match plan.kind {
+                RoundKind::First => "first",
+                RoundKind::Live => "live",
+                RoundKind::StopAndCopy => "stop-and-copy",
+            }
+            .into(),
+            rule: format!("{:?}", a.rule),
+            dirty_rate,
+            used: link.other_usage.0,
+            free: a.free.0,
+            reserved: a.reserved.0,
+            rate: self.rate_set.unwrap_or(a.migration.0),
+            achieved_prev: achieved,
+            sent_prev: sent,
+            remaining: remaining_now,
+            leftover,
+        }));
+        Ok(())
+    }
+
+    /// Sets `max-bandwidth` and `avail-switchover-bandwidth` when they change.
+    fn set_caps(&mut self, rate: u64, free: u64, actions: &mut Vec<Action>) {
+        let rate = rate.max(MIN_CAP);
+        if !within_one_percent(self.rate_set, rate) {
+            if rate == MIN_CAP {
+                actions.push(Action::Note(format!(
+                    "the policy's rate is below {MIN_CAP} B/s: capped at {MIN_CAP} B/s (QEMU reads less as unlimited)"
+                )));
+            }
+            self.rate_set = Some(rate);
+            actions.push(Action::SetMaxBandwidth(rate));
+        }
+        let free = free.max(MIN_CAP);
+        if !within_one_percent(self.switchover_set, free) {
+            self.switchover_set = Some(free);
+            actions.push(Action::SetSwitchoverBandwidth(free));
+        }
+    }
+
+    /// The controller, once the migration's first pass began.
+    pub fn controller(&self) -> Option<&Controller<AnyPolicy>> {
+        self.controller.as_ref()
+    }
+}
+
+/// Whether `new` is within 1 % of what was set: the counters jitter from sample to sample, and
+/// QEMU need not hear of every wobble.
+fn within_one_percent(set: Option<u64>, new: u64) -> bool {
+    set.is_some_and(|old| old.abs_diff(new) <= old / 100)
+}
+
+/// `a * b / c` in `u128`, saturating at `u64::MAX`; 0 when `c` is 0.
+pub fn mul_div(a: u64, b: u64, c: u64) -> u64 {
+    let product = u128::from(a).saturating_mul(u128::from(b));
+    product.checked_div(u128::from(c)).map_or(0, |q| u64::try_from(q).unwrap_or(u64::MAX))
+}
