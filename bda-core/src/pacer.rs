@@ -253,6 +253,9 @@ impl Pacer {
     }
 
     /// `a + b` with the remainders carried into whole ticks; saturates at `u64::MAX` ticks.
+    // Out of line on 32-bit targets, where its 64-bit carries are long and it has two
+    // callers; 64-bit targets keep the per-page path free of the call.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn add(&mut self, a: Span, b: Span) -> Span {
         // Both remainders are below the rate, so their sum needs at most one carry.
         let room = self.rate.saturating_sub(b.remainder);
