@@ -61,8 +61,10 @@ impl BytesPerSec {
     /// The bytes this rate moves in `elapsed` ticks of a `tick_hz` clock, rounded down and
     /// saturating at `u64::MAX`. A zero-hertz clock moves nothing.
     pub fn bytes_in(self, elapsed: Ticks, tick_hz: TickHz) -> Bytes {
-        let exact = crate::wide::div(crate::wide::mul(self.0, elapsed.0), u128::from(tick_hz.0)).unwrap_or(0);
-        Bytes(u64::try_from(exact).unwrap_or(u64::MAX))
+        if tick_hz.0 == 0 {
+            return Bytes::ZERO;
+        }
+        Bytes(crate::wide::mul_div(self.0, elapsed.0, 0, u128::from(tick_hz.0)))
     }
 
     /// The rate that moves `bytes` in `elapsed` ticks of a `tick_hz` clock, rounded down.
@@ -73,9 +75,10 @@ impl BytesPerSec {
         if bytes.0 == 0 {
             return Some(Self::ZERO);
         }
-        let scaled = crate::wide::mul(bytes.0, tick_hz.0);
-        let rate = crate::wide::div(scaled, u128::from(elapsed.0))?;
-        Some(Self(u64::try_from(rate).unwrap_or(u64::MAX)))
+        if elapsed.0 == 0 {
+            return None;
+        }
+        Some(Self(crate::wide::mul_div(bytes.0, tick_hz.0, 0, u128::from(elapsed.0))))
     }
 }
 
@@ -227,10 +230,7 @@ impl Ticks {
     /// A duration of `micros` microseconds on a `tick_hz` clock, rounded up to whole ticks
     /// and saturating at [`Ticks::MAX`].
     pub fn from_micros(micros: u64, tick_hz: TickHz) -> Self {
-        let scaled = crate::wide::mul(micros, tick_hz.0);
-        // Below (2^64 - 1)^2, so adding 999,999 to round up cannot saturate.
-        let ticks = crate::wide::div(scaled.saturating_add(999_999), 1_000_000).unwrap_or(u128::MAX);
-        Self(u64::try_from(ticks).unwrap_or(u64::MAX))
+        Self(crate::wide::mul_div(micros, tick_hz.0, 999_999, 1_000_000))
     }
 }
 
@@ -307,10 +307,8 @@ impl Share {
         if denominator == 0 || numerator > denominator {
             return None;
         }
-        let scaled = crate::wide::mul(numerator, 1 << 63);
-        // Round to nearest: add half the denominator before dividing.
-        let bits = crate::wide::div(scaled.checked_add(u128::from(denominator) >> 1)?, u128::from(denominator))?;
-        let bits = u64::try_from(bits).ok()?;
+        // Round to nearest: add half the denominator before dividing. At most 2^63.
+        let bits = crate::wide::mul_div(numerator, 1 << 63, denominator >> 1, u128::from(denominator));
         Some(Self(U1F63::from_bits(bits)))
     }
 

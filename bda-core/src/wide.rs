@@ -19,6 +19,20 @@ pub(crate) fn mul(a: u64, b: u64) -> u128 {
     u128::from(a).wrapping_mul(u128::from(b))
 }
 
+/// `(a * b + add) / divisor`, rounded down and saturating at `u64::MAX`; a zero divisor
+/// also gives `u64::MAX` (callers for whom zero means something else check it first).
+///
+/// Most of the kernel's exact results take this form (a rate times a time over a clock
+/// frequency, a share of a rate, BDA's reserves), and `add` rounds (`divisor - 1` up, half
+/// of it to nearest). Out of line on 32-bit targets, where the product and the call to the
+/// division would otherwise be repeated at each of a dozen call sites.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+pub(crate) fn mul_div(a: u64, b: u64, add: u64, divisor: u128) -> u64 {
+    // At most (2^64 - 1)^2 + 2^64 - 1 < 2^128: the sum never wraps either.
+    let numerator = mul(a, b).wrapping_add(u128::from(add));
+    div(numerator, divisor).map_or(u64::MAX, |quotient| u64::try_from(quotient).unwrap_or(u64::MAX))
+}
+
 /// `numerator / denominator`, rounded down, or `None` when `denominator` is zero.
 pub(crate) fn div(numerator: u128, denominator: u128) -> Option<u128> {
     div_rem(numerator, denominator).map(|(quotient, _)| quotient)
@@ -115,6 +129,13 @@ mod tests {
             prop_assume!(d != 0);
             prop_assert_eq!(shift_subtract(n, d), (n / d, n % d));
             prop_assert_eq!(div_rem(n, d), Some((n / d, n % d)));
+        }
+
+        #[test]
+        fn mul_div_is_exact(a in any::<u64>(), b in any::<u64>(), add in any::<u64>(), d in any_u128()) {
+            let numerator = u128::from(a) * u128::from(b) + u128::from(add);
+            let expected = if d == 0 { u64::MAX } else { u64::try_from(numerator / d).unwrap_or(u64::MAX) };
+            prop_assert_eq!(mul_div(a, b, add, d), expected);
         }
 
         #[test]

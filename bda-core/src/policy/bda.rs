@@ -168,28 +168,35 @@ fn equation_4(latest: u64, earlier_mean: Option<u64>) -> u64 {
         return latest;
     };
     let (max, min) = if latest >= earlier_mean { (latest, earlier_mean) } else { (earlier_mean, latest) };
-    let excess = crate::wide::mul(min, max.saturating_sub(min));
-    // Zero when U + D = 0 (nothing dirtied), and then B = M = 0.
-    let cut = crate::wide::div(excess, u128::from(max).saturating_add(u128::from(min))).unwrap_or(0);
+    if max == 0 {
+        return 0; // Nothing dirtied.
+    }
+    let sum = u128::from(max).saturating_add(u128::from(min));
     // cut < m, so B lies in (M - m, M]: at most max(U, D), rounded up by rounding the cut down.
-    max.saturating_sub(u64::try_from(cut).unwrap_or(u64::MAX))
+    let cut = crate::wide::mul_div(min, max.saturating_sub(min), 0, sum);
+    max.saturating_sub(cut)
 }
 
 /// Equation 4 in the utilisation form: `a = U_used/T`, `b = 1 - a`,
 /// `B = (U_used*U + (T - U_used)*D)/T`, rounded up; `B = U` when `D` is unknown or `T = 0`.
+///
+/// Computed as `D + U_used*(U - D)/T` (the same value): one product and one division, and
+/// the result lies between `U` and `D`.
 fn equation_4_utilisation(latest: u64, earlier_mean: Option<u64>, link: LinkSample) -> u64 {
-    let Some(earlier_mean) = earlier_mean else {
+    let capacity = link.capacity.0;
+    let Some(earlier_mean) = earlier_mean.filter(|_| capacity != 0) else {
         return latest;
     };
-    let capacity = link.capacity.0;
     let used = link.other_usage.0.min(capacity);
-    let idle = capacity.saturating_sub(used);
-    // A convex combination times T: at most T * max(U, D) < 2^128.
-    let weighted = crate::wide::mul(used, latest).saturating_add(crate::wide::mul(idle, earlier_mean));
-    let capacity = u128::from(capacity);
-    match weighted.checked_add(capacity.saturating_sub(1)).and_then(|w| crate::wide::div(w, capacity)) {
-        Some(reserve) => u64::try_from(reserve).unwrap_or(u64::MAX),
-        None => latest,
+    let divisor = u128::from(capacity);
+    if latest >= earlier_mean {
+        // D + ceil(x): rounded up.
+        let step = crate::wide::mul_div(used, latest.saturating_sub(earlier_mean), capacity.saturating_sub(1), divisor);
+        earlier_mean.saturating_add(step)
+    } else {
+        // D - floor(y) = ceil(D - y): rounded up.
+        let step = crate::wide::mul_div(used, earlier_mean.saturating_sub(latest), 0, divisor);
+        earlier_mean.saturating_sub(step)
     }
 }
 
@@ -201,9 +208,9 @@ fn equation_5(free: u64, previous: Option<u64>, latest: u64) -> u64 {
         Some(previous) if previous != 0 || latest != 0 => previous,
         _ => return free / 2,
     };
-    let numerator = crate::wide::mul(free, previous);
+    // previous + latest > 0 here, and the quotient is at most `free`.
     let denominator = u128::from(previous).saturating_add(u128::from(latest));
-    crate::wide::div(numerator, denominator).and_then(|b| u64::try_from(b).ok()).unwrap_or(free)
+    crate::wide::mul_div(free, previous, 0, denominator)
 }
 
 /// Raises `E` to `min(floor*T, F)` when below it, reporting [`Rule::Floor`].
