@@ -134,7 +134,7 @@ mod tests {
         #[test]
         fn mul_div_is_exact(a in any::<u64>(), b in any::<u64>(), add in any::<u64>(), d in any_u128()) {
             let numerator = u128::from(a) * u128::from(b) + u128::from(add);
-            let expected = if d == 0 { u64::MAX } else { u64::try_from(numerator / d).unwrap_or(u64::MAX) };
+            let expected = numerator.checked_div(d).map_or(u64::MAX, |q| u64::try_from(q).unwrap_or(u64::MAX));
             prop_assert_eq!(mul_div(a, b, add, d), expected);
         }
 
