@@ -582,7 +582,6 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// The first stop condition that holds after a live round of `kind`, if any.
     fn stop_reason_after(&self, kind: RoundKind, report: &RoundReport) -> Option<StopReason> {
         let profile = &self.profile;
-        let remaining = u128::from(report.remaining.0);
         if profile.downtime_target_us != 0 {
             // remaining / rate <= target  <=>  remaining * 1e6 <= target_us * rate.
             let stop_rate = self.stop_and_copy_rate();
@@ -591,8 +590,8 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
                 return Some(StopReason::DowntimeTarget);
             }
         }
-        let floor = mul(profile.min_remaining_pages, profile.page_size.bytes());
-        if remaining < floor {
+        // remaining < pages x page size  <=>  the whole pages in remaining < pages.
+        if profile.page_size.whole_pages(report.remaining) < profile.min_remaining_pages {
             return Some(StopReason::FewPagesLeft);
         }
         if profile.ceiling_without_progress

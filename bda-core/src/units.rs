@@ -191,6 +191,11 @@ impl PageSize {
         1 << self.shift
     }
 
+    /// How many whole pages `bytes` holds, rounding down.
+    pub(crate) const fn whole_pages(self, bytes: Bytes) -> u64 {
+        bytes.0 >> self.shift
+    }
+
     /// How many whole pages `bytes` needs, rounding up.
     pub fn pages_for(self, bytes: Bytes) -> Pages {
         Pages(bytes.0.div_ceil(self.bytes()))
