@@ -194,10 +194,9 @@ impl Predictor {
         let stride = usize::from(self.stride());
         let history_rounds = usize::from(self.history_rounds);
         let cursor = usize::from(self.cursor);
-        let last_word_mask = match self.pages % 64 {
-            0 => u64::MAX,
-            partial => u64::MAX >> (64_u64.saturating_sub(partial)),
-        };
+        // The last word's pages: all 64 when `pages` is a multiple of 64, else the low
+        // `pages % 64` bits, that is `u64::MAX` shifted right by `(64 - pages % 64) % 64`.
+        let last_word_mask = u64::MAX >> (self.pages.wrapping_neg() % 64);
         let mut plan = PredictorPlan::default();
         // `stride >= history_rounds >= 1` always; `max` and `min` say so in a form the
         // optimiser can see, so no panic path of `chunks_exact_mut` or `split_at_mut` is
