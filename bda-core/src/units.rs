@@ -178,12 +178,9 @@ impl PageSize {
 
     /// A page of `bytes` bytes, or `None` unless `bytes` is a power of two in `4096..=2^30`.
     pub fn new(bytes: u64) -> Option<Self> {
-        if bytes.is_power_of_two() && (4096..=1 << 30).contains(&bytes) {
-            let shift = u8::try_from(bytes.trailing_zeros()).ok()?;
-            Some(Self { shift })
-        } else {
-            None
-        }
+        // The nineteen sizes tried in turn: on a 32-bit core, shorter than testing for a
+        // power of two and taking its logarithm.
+        (12..=30).find(|&shift| bytes == 1 << shift).map(|shift| Self { shift })
     }
 
     /// The page size in bytes.
