@@ -153,7 +153,8 @@ impl Policy for Bda {
                 (free.saturating_sub(BytesPerSec(reserve)), rule)
             }
         };
-        apply_floor(Allocation::up_to(wanted, link, rule), self.config.floor, link)
+        let (wanted, rule) = apply_floor(wanted, rule, self.config.floor, link);
+        Allocation::up_to(wanted, link, rule)
     }
 }
 
@@ -214,17 +215,13 @@ fn equation_5(free: u64, previous: Option<u64>, latest: u64) -> u64 {
 }
 
 /// Raises `E` to `min(floor*T, F)` when below it, reporting [`Rule::Floor`].
-fn apply_floor(allocation: Allocation, floor: Share, link: LinkSample) -> Allocation {
-    let minimum = BytesPerSec(floor.of(link.capacity.0)).min(allocation.free);
-    if allocation.migration >= minimum {
-        return allocation;
-    }
-    Allocation {
-        migration: minimum,
-        reserved: allocation.free.saturating_sub(minimum),
-        rule: Rule::Floor,
-        ..allocation
-    }
+///
+/// Applied to the rate the rule wants, before it is cut to `F`: the floor is at most `F`, so
+/// a rate it raises is never cut, and a rate above `F` is cut to `F`, which the floor never
+/// exceeds. One allocation is built either way.
+fn apply_floor(wanted: BytesPerSec, rule: Rule, floor: Share, link: LinkSample) -> (BytesPerSec, Rule) {
+    let minimum = BytesPerSec(floor.of(link.capacity.0)).min(link.free());
+    if wanted >= minimum { (wanted, rule) } else { (minimum, Rule::Floor) }
 }
 
 #[cfg(test)]
