@@ -71,8 +71,9 @@ impl Default for BdaConfig {
 /// - `D + U = 0` (nothing dirtied): `B = 0`, `E = F`.
 /// - `c` undefined (round 2) or `r(k-2) = r(k-1) = 0`: `c = 1`, so a correction gives
 ///   `B = F/2`. `r(k-2) = 0 < r(k-1)`: `c` is unbounded and the correction gives `B = 0`.
-/// - `U_used >= T`: `F = 0`, so `E = B = 0`, and [`Clamps::usage_above_capacity`](super::Clamps::usage_above_capacity) says so
-///   when `U_used > T`.
+/// - `U_used >= T`: `F = 0`, so `E = B = 0`, and
+///   [`Clamps::usage_above_capacity`](super::Clamps::usage_above_capacity) says so when
+///   `U_used > T`.
 /// - A live round with no measured rate at all (the controller never asks for one) is
 ///   treated as `U = 0`.
 ///
