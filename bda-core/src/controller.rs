@@ -27,6 +27,7 @@ use crate::history::{FullHistory, RateHistory};
 use crate::policy::{Allocation, LinkSample, Policy, RoundContext, RoundKind, Rule};
 use crate::telemetry::Telemetry;
 use crate::units::{Bytes, BytesPerSec, PageSize, TickHz, Ticks};
+use crate::wide::mul;
 
 /// When the controller stops iterating and copies the rest with the VM paused. Any condition
 /// that holds at the end of a round makes the next round the stop-and-copy round.
@@ -581,17 +582,16 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// The first stop condition that holds after a live round of `kind`, if any.
     fn stop_reason_after(&self, kind: RoundKind, report: &RoundReport) -> Option<StopReason> {
         let profile = &self.profile;
-        let remaining = u128::from(report.remaining.0);
         if profile.downtime_target_us != 0 {
             // remaining / rate <= target  <=>  remaining * 1e6 <= target_us * rate.
             let stop_rate = self.stop_and_copy_rate();
-            let sendable = u128::from(profile.downtime_target_us).saturating_mul(u128::from(stop_rate.0));
-            if remaining.saturating_mul(1_000_000) <= sendable {
+            let sendable = mul(profile.downtime_target_us, stop_rate.0);
+            if mul(report.remaining.0, 1_000_000) <= sendable {
                 return Some(StopReason::DowntimeTarget);
             }
         }
-        let floor = u128::from(profile.min_remaining_pages).saturating_mul(u128::from(profile.page_size.bytes()));
-        if remaining < floor {
+        // remaining < pages x page size  <=>  the whole pages in remaining < pages.
+        if profile.page_size.whole_pages(report.remaining) < profile.min_remaining_pages {
             return Some(StopReason::FewPagesLeft);
         }
         if profile.ceiling_without_progress
@@ -602,8 +602,8 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
             return Some(StopReason::CeilingWithoutProgress);
         }
         if profile.max_sent_percent_of_memory != 0 {
-            let limit = u128::from(profile.memory.0).saturating_mul(u128::from(profile.max_sent_percent_of_memory));
-            if u128::from(self.sent_total.0).saturating_mul(100) > limit {
+            let limit = mul(profile.memory.0, u64::from(profile.max_sent_percent_of_memory));
+            if mul(self.sent_total.0, 100) > limit {
                 return Some(StopReason::SentLimit);
             }
         }

@@ -30,6 +30,7 @@
 
 use crate::error::PacerConfigError;
 use crate::units::{BytesPerSec, TickHz, Ticks};
+use crate::wide::mul;
 
 /// The settings of a [`Pacer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,9 +158,9 @@ impl Pacer {
             };
             return;
         }
-        self.interval = self.span(u128::from(self.config.unit_bytes).saturating_mul(u128::from(self.config.tick_hz.0)));
+        self.interval = self.span(mul(self.config.unit_bytes, self.config.tick_hz.0));
         let slack = self.config.burst_bytes.saturating_sub(self.config.unit_bytes);
-        self.tolerance = self.span(u128::from(slack).saturating_mul(u128::from(self.config.tick_hz.0)));
+        self.tolerance = self.span(mul(slack, self.config.tick_hz.0));
         let wait = self.span(debt);
         let tat = self.add(Span { ticks: now.0, remainder: 0 }, wait);
         self.schedule = Schedule::Running { tat };
@@ -232,9 +233,7 @@ impl Pacer {
             Schedule::Running { tat } if tat.ticks == u64::MAX => u128::MAX,
             Schedule::Running { tat } if tat.ticks >= now.0 => {
                 // Below (2^64-1)^2 + 2^64: fits a u128.
-                u128::from(tat.ticks.saturating_sub(now.0))
-                    .saturating_mul(u128::from(self.rate))
-                    .saturating_add(u128::from(tat.remainder))
+                mul(tat.ticks.saturating_sub(now.0), self.rate).saturating_add(u128::from(tat.remainder))
             }
             Schedule::Running { .. } => 0,
         }
@@ -254,6 +253,9 @@ impl Pacer {
     }
 
     /// `a + b` with the remainders carried into whole ticks; saturates at `u64::MAX` ticks.
+    // Out of line on 32-bit targets, where its 64-bit carries are long and it has two
+    // callers; 64-bit targets keep the per-page path free of the call.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn add(&mut self, a: Span, b: Span) -> Span {
         // Both remainders are below the rate, so their sum needs at most one carry.
         let room = self.rate.saturating_sub(b.remainder);

@@ -194,10 +194,9 @@ impl Predictor {
         let stride = usize::from(self.stride());
         let history_rounds = usize::from(self.history_rounds);
         let cursor = usize::from(self.cursor);
-        let last_word_mask = match self.pages % 64 {
-            0 => u64::MAX,
-            partial => u64::MAX >> (64_u64.saturating_sub(partial)),
-        };
+        // The last word's pages: all 64 when `pages` is a multiple of 64, else the low
+        // `pages % 64` bits, that is `u64::MAX` shifted right by `(64 - pages % 64) % 64`.
+        let last_word_mask = u64::MAX >> (self.pages.wrapping_neg() % 64);
         let mut plan = PredictorPlan::default();
         // `stride >= history_rounds >= 1` always; `max` and `min` say so in a form the
         // optimiser can see, so no panic path of `chunks_exact_mut` or `split_at_mut` is
@@ -226,8 +225,8 @@ impl Predictor {
             };
             *send_word = (dirtied | pending) & !deferred;
             increment_lanes(counters, deferred);
-            plan.send.0 = plan.send.0.saturating_add(u64::from(send_word.count_ones()));
-            plan.deferred.0 = plan.deferred.0.saturating_add(u64::from(deferred.count_ones()));
+            plan.send.0 = plan.send.0.saturating_add(pages_in(*send_word));
+            plan.deferred.0 = plan.deferred.0.saturating_add(pages_in(deferred));
         }
         self.cursor = self.cursor.saturating_add(1).checked_rem(self.history_rounds).unwrap_or(0);
         Ok(plan)
@@ -236,6 +235,14 @@ impl Predictor {
     fn stride(&self) -> u8 {
         self.history_rounds.saturating_add(self.counter_planes)
     }
+}
+
+/// The pages marked in a word of a bitmap.
+// Out of line on 32-bit targets: without a population-count instruction each count takes
+// two dozen instructions, and the loop counts twice. 64-bit targets have the instruction.
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+fn pages_in(word: u64) -> u64 {
+    u64::from(word.count_ones())
 }
 
 /// Counts, for each of 64 lanes, in how many of `planes` its bit is set: the result's plane

@@ -28,8 +28,7 @@ pub struct Telemetry {
 
 impl Telemetry {
     pub(crate) fn count(counter: &mut u32, happened: bool) {
-        if happened {
-            *counter = counter.saturating_add(1);
-        }
+        // Without a branch: the shorter form on a small core, and the same count.
+        *counter = counter.saturating_add(u32::from(happened));
     }
 }

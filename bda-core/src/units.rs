@@ -61,11 +61,10 @@ impl BytesPerSec {
     /// The bytes this rate moves in `elapsed` ticks of a `tick_hz` clock, rounded down and
     /// saturating at `u64::MAX`. A zero-hertz clock moves nothing.
     pub fn bytes_in(self, elapsed: Ticks, tick_hz: TickHz) -> Bytes {
-        let exact = u128::from(self.0)
-            .checked_mul(u128::from(elapsed.0))
-            .and_then(|v| crate::wide::div(v, u128::from(tick_hz.0)))
-            .unwrap_or(0);
-        Bytes(u64::try_from(exact).unwrap_or(u64::MAX))
+        if tick_hz.0 == 0 {
+            return Bytes::ZERO;
+        }
+        Bytes(crate::wide::mul_div(self.0, elapsed.0, 0, u128::from(tick_hz.0)))
     }
 
     /// The rate that moves `bytes` in `elapsed` ticks of a `tick_hz` clock, rounded down.
@@ -76,9 +75,10 @@ impl BytesPerSec {
         if bytes.0 == 0 {
             return Some(Self::ZERO);
         }
-        let scaled = u128::from(bytes.0).saturating_mul(u128::from(tick_hz.0));
-        let rate = crate::wide::div(scaled, u128::from(elapsed.0))?;
-        Some(Self(u64::try_from(rate).unwrap_or(u64::MAX)))
+        if elapsed.0 == 0 {
+            return None;
+        }
+        Some(Self(crate::wide::mul_div(bytes.0, tick_hz.0, 0, u128::from(elapsed.0))))
     }
 }
 
@@ -178,17 +178,19 @@ impl PageSize {
 
     /// A page of `bytes` bytes, or `None` unless `bytes` is a power of two in `4096..=2^30`.
     pub fn new(bytes: u64) -> Option<Self> {
-        if bytes.is_power_of_two() && (4096..=1 << 30).contains(&bytes) {
-            let shift = u8::try_from(bytes.trailing_zeros()).ok()?;
-            Some(Self { shift })
-        } else {
-            None
-        }
+        // The nineteen sizes tried in turn: on a 32-bit core, shorter than testing for a
+        // power of two and taking its logarithm.
+        (12..=30).find(|&shift| bytes == 1 << shift).map(|shift| Self { shift })
     }
 
     /// The page size in bytes.
     pub const fn bytes(self) -> u64 {
         1 << self.shift
+    }
+
+    /// How many whole pages `bytes` holds, rounding down.
+    pub(crate) const fn whole_pages(self, bytes: Bytes) -> u64 {
+        bytes.0 >> self.shift
     }
 
     /// How many whole pages `bytes` needs, rounding up.
@@ -230,10 +232,7 @@ impl Ticks {
     /// A duration of `micros` microseconds on a `tick_hz` clock, rounded up to whole ticks
     /// and saturating at [`Ticks::MAX`].
     pub fn from_micros(micros: u64, tick_hz: TickHz) -> Self {
-        let scaled = u128::from(micros).saturating_mul(u128::from(tick_hz.0));
-        // Below (2^64 - 1)^2, so adding 999,999 to round up cannot saturate.
-        let ticks = crate::wide::div(scaled.saturating_add(999_999), 1_000_000).unwrap_or(u128::MAX);
-        Self(u64::try_from(ticks).unwrap_or(u64::MAX))
+        Self(crate::wide::mul_div(micros, tick_hz.0, 999_999, 1_000_000))
     }
 }
 
@@ -310,11 +309,8 @@ impl Share {
         if denominator == 0 || numerator > denominator {
             return None;
         }
-        let one = 1_u128 << 63;
-        let scaled = u128::from(numerator).checked_mul(one)?;
-        // Round to nearest: add half the denominator before dividing.
-        let bits = crate::wide::div(scaled.checked_add(u128::from(denominator) >> 1)?, u128::from(denominator))?;
-        let bits = u64::try_from(bits).ok()?;
+        // Round to nearest: add half the denominator before dividing. At most 2^63.
+        let bits = crate::wide::mul_div(numerator, 1 << 63, denominator >> 1, u128::from(denominator));
         Some(Self(U1F63::from_bits(bits)))
     }
 
@@ -346,7 +342,7 @@ impl Share {
     /// rounded to nearest unless the product lies within `value/2^64` of a tie.
     pub fn of(self, value: u64) -> u64 {
         // value * bits < 2^127, so adding half of 2^63 cannot overflow.
-        let product = u128::from(value).saturating_mul(u128::from(self.0.to_bits()));
+        let product = crate::wide::mul(value, self.0.to_bits());
         let rounded = product.saturating_add(1 << 62) >> 63;
         u64::try_from(rounded).unwrap_or(value).min(value)
     }

@@ -235,7 +235,9 @@ impl bda_config {
             non_convergence_rounds: (self.non_convergence_rounds != 0).then_some(self.non_convergence_rounds),
             stall_after_us: off_if_zero(self.stall_after_us),
         };
-        controller.validate()?;
+        // Every rule of `ControllerConfig` was checked above, in the struct's order, and
+        // `Controller::new` checks them again; calling its `validate` here too would only
+        // add code.
         Ok(Validated {
             controller,
             policy,

@@ -21,6 +21,9 @@ pub(crate) fn status_of(body: impl FnOnce() -> Result<(), bda_status>) -> bda_st
 }
 
 /// Checks that `ptr` is neither NULL nor misaligned for `T`.
+// Out of line: the C library checks some thirty pointers, and a call is shorter than the
+// checks and their two statuses at each.
+#[inline(never)]
 pub(crate) fn checked<T>(ptr: *const T) -> Result<NonNull<T>, bda_status> {
     let ptr = NonNull::new(ptr.cast_mut()).ok_or(bda_status::BDA_ERR_NULL_POINTER)?;
     if ptr.is_aligned() { Ok(ptr) } else { Err(bda_status::BDA_ERR_MISALIGNED_POINTER) }

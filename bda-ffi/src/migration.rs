@@ -8,8 +8,8 @@
 #![allow(unsafe_code, reason = "exports C symbols and reads the caller's pointers")]
 
 use bda_core::{
-    Allocation, Bytes, BytesPerSec, Events, LinkSample, Next, RoundKind, RoundPlan, RoundReport, RoundVerdict, Rule,
-    StopReason, Ticks,
+    Allocation, AnyPolicy, Bytes, BytesPerSec, Controller, ControllerError, Events, LinkSample, Next, RoundKind,
+    RoundPlan, RoundReport, RoundVerdict, Rule, StopReason, Ticks,
 };
 
 use crate::ffi::{Out, status_of};
@@ -264,6 +264,37 @@ fn link(capacity_bytes_per_s: u64, other_usage_bytes_per_s: u64) -> Result<LinkS
     Ok(LinkSample::new(BytesPerSec(capacity_bytes_per_s), BytesPerSec(other_usage_bytes_per_s)))
 }
 
+/// The controller's call that plans a round: [`Controller::begin_round`] or
+/// [`Controller::reassess`].
+type Step = fn(&mut Controller<AnyPolicy>, LinkSample, Ticks) -> Result<RoundPlan, ControllerError>;
+
+/// `bda_begin_round` and `bda_reassess`, which differ only in the controller's call: one
+/// body for both, so the library carries it once.
+///
+/// # Safety
+///
+/// As for `bda_begin_round`.
+unsafe fn plan_round(
+    state: *mut bda_state,
+    capacity_bytes_per_s: u64,
+    other_usage_bytes_per_s: u64,
+    now_ticks: u64,
+    plan: *mut bda_plan,
+    step: Step,
+) -> bda_status {
+    status_of(|| {
+        let out = Out::new(plan)?;
+        // SAFETY: the caller's contract.
+        let migration = unsafe { Migration::get_mut(state)? };
+        let link = link(capacity_bytes_per_s, other_usage_bytes_per_s)?;
+        let plan = step(&mut migration.controller, link, Ticks(now_ticks))?;
+        migration.pacer.set_rate(plan.allocation.migration, Ticks(now_ticks));
+        // SAFETY: the caller's contract: `plan` is valid for a write.
+        unsafe { out.write(plan.into()) };
+        Ok(())
+    })
+}
+
 /// Starts the next round: round 1, a live round, or the stop-and-copy round, as decided at
 /// the end of the last one, and returns its allocation. Sets the state's pacer to the
 /// migration rate from `now_ticks`.
@@ -303,17 +334,10 @@ pub unsafe extern "C" fn bda_begin_round(
     now_ticks: u64,
     plan: *mut bda_plan,
 ) -> bda_status {
-    status_of(|| {
-        let out = Out::new(plan)?;
-        // SAFETY: the function's contract.
-        let migration = unsafe { Migration::get_mut(state)? };
-        let link = link(capacity_bytes_per_s, other_usage_bytes_per_s)?;
-        let plan = migration.controller.begin_round(link, Ticks(now_ticks))?;
-        migration.pacer.set_rate(plan.allocation.migration, Ticks(now_ticks));
-        // SAFETY: the function's contract: `plan` is valid for a write.
-        unsafe { out.write(plan.into()) };
-        Ok(())
-    })
+    // SAFETY: the function's contract.
+    unsafe {
+        plan_round(state, capacity_bytes_per_s, other_usage_bytes_per_s, now_ticks, plan, Controller::begin_round)
+    }
 }
 
 /// Recomputes the current round's allocation for new link figures, keeping the round's
@@ -340,17 +364,8 @@ pub unsafe extern "C" fn bda_reassess(
     now_ticks: u64,
     plan: *mut bda_plan,
 ) -> bda_status {
-    status_of(|| {
-        let out = Out::new(plan)?;
-        // SAFETY: the function's contract.
-        let migration = unsafe { Migration::get_mut(state)? };
-        let link = link(capacity_bytes_per_s, other_usage_bytes_per_s)?;
-        let plan = migration.controller.reassess(link, Ticks(now_ticks))?;
-        migration.pacer.set_rate(plan.allocation.migration, Ticks(now_ticks));
-        // SAFETY: the function's contract: `plan` is valid for a write.
-        unsafe { out.write(plan.into()) };
-        Ok(())
-    })
+    // SAFETY: the function's contract.
+    unsafe { plan_round(state, capacity_bytes_per_s, other_usage_bytes_per_s, now_ticks, plan, Controller::reassess) }
 }
 
 /// Ends the current round with what the caller measured, records its dirty rate, checks

@@ -56,8 +56,13 @@ const _: () = assert!(align_of::<Migration>() <= align_of::<bda_state>());
 const _: () = assert!(align_of::<bda_state>() == 8);
 
 impl Migration {
-    /// A migration for a validated config.
-    fn new(config: &bda_config) -> Result<Self, bda_status> {
+    /// Writes a migration for `config` to `state` once every rule has passed; on an error
+    /// `state` is untouched. Building it where it goes saves a copy of the whole state.
+    ///
+    /// # Safety
+    ///
+    /// `state` must be valid for writing a `Migration`.
+    unsafe fn init(config: &bda_config, state: core::ptr::NonNull<Self>) -> Result<(), bda_status> {
         let validated = config.validate()?;
         let controller = Controller::new(validated.controller, validated.policy)?;
         // The pacer waits at rate 0 until the first round gives it a rate.
@@ -69,7 +74,10 @@ impl Migration {
             Err(PredictorConfigError::TooManyPages) => None,
             Err(error) => return Err(error.into()),
         };
-        Ok(Self { magic: MAGIC, controller, pacer, predictor })
+        // SAFETY: the caller's contract; `write` does not read the old, possibly
+        // uninitialised, contents.
+        unsafe { state.as_ptr().write(Self { magic: MAGIC, controller, pacer, predictor }) };
+        Ok(())
     }
 
     /// The migration in `state`, for reading.
@@ -152,10 +160,8 @@ pub unsafe extern "C" fn bda_init(state: *mut bda_state, config: *const bda_conf
         // SAFETY: non-NULL and aligned; a `bda_config` of this version by its size field and
         // the contract, and it has no invalid bit patterns (integers only).
         let config = unsafe { config.as_ref() };
-        let migration = Migration::new(config)?;
         // SAFETY: non-NULL and aligned, writable by the contract and large enough (asserted
-        // above); `write` does not read the old, possibly uninitialised, contents.
-        unsafe { state.as_ptr().write(migration) };
-        Ok(())
+        // above).
+        unsafe { Migration::init(config, state) }
     })
 }

@@ -5,7 +5,7 @@
 //! `bda_status`; [`bda_status_str`] takes the raw integer, so any value a C caller holds is
 //! safe to pass.
 
-use core::ffi::{CStr, c_char};
+use core::ffi::c_char;
 
 use bda_core::{
     ControllerConfigError, ControllerError, IncrementalConfigError, PacerConfigError, PredictorConfigError,
@@ -103,9 +103,10 @@ pub enum bda_status {
     BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE = 403,
 }
 
-/// Generates the message table and the code lookup from one list. `message` is an
-/// exhaustive match, so a status without a message does not compile, and `from_code` is
-/// built from the same list.
+/// Generates the code and message tables from one list, in its order. The messages are one
+/// string, each ended by its NUL, so they cost their own bytes and no table of pointers; a
+/// status's code is found in a table of 16-bit codes (a no_std C library on a small core
+/// pays for every byte). The tests check each status against its message in the list.
 macro_rules! messages {
     ($( $name:ident => $text:literal, )*) => {
         impl bda_status {
@@ -113,57 +114,66 @@ macro_rules! messages {
             #[cfg(test)]
             pub(crate) const ALL: &[bda_status] = &[$( bda_status::$name, )*];
 
-            /// The status with this code, if there is one.
-            #[allow(clippy::as_conversions, reason = "a fieldless enum's discriminant; `From` is not const")]
-            pub(crate) const fn from_code(code: u32) -> Option<Self> {
-                $( if code == Self::$name as u32 { return Some(Self::$name); } )*
-                None
-            }
-
-            /// The message of this status.
-            pub(crate) const fn message(self) -> &'static CStr {
+            /// The message of this status, as the list gives it.
+            #[cfg(test)]
+            pub(crate) const fn message(self) -> &'static str {
                 match self {
                     $( Self::$name => $text, )*
                 }
             }
         }
+
+        /// Every status's code, in the order of the list.
+        const CODES: &[u16] = &[$( code16(bda_status::$name), )*];
+
+        /// Every status's message in the order of the list, then the one for unknown codes;
+        /// each ends with a NUL.
+        const MESSAGES: &[u8] = concat!($( $text, "\0", )* "unknown status\0").as_bytes();
     };
 }
 
+/// A status's code as 16 bits; every code is below 500 (a larger one fails to compile).
+#[allow(clippy::as_conversions, clippy::cast_possible_truncation, reason = "asserted to fit; `From` is not const")]
+const fn code16(status: bda_status) -> u16 {
+    let code = status as u32;
+    assert!(code <= u16::MAX as u32);
+    code as u16
+}
+
 messages! {
-    BDA_OK => c"ok",
-    BDA_ERR_NULL_POINTER => c"a pointer argument is NULL",
-    BDA_ERR_MISALIGNED_POINTER => c"a pointer argument is not aligned for its type",
-    BDA_ERR_STATE_NOT_INITIALISED => c"the state was not initialised by bda_init",
-    BDA_ERR_BUFFERS_OVERLAP => c"the predictor's buffers overlap",
-    BDA_ERR_INTERNAL => c"internal error: a rule the C layer should have checked (please report)",
-    BDA_ERR_CONFIG_SIZE => c"config: size is not sizeof(bda_config) (use bda_config_default)",
-    BDA_ERR_POLICY_UNKNOWN => c"config: policy is not a BDA_POLICY_* value",
-    BDA_ERR_MEMORY_ZERO => c"config: memory_bytes is zero",
-    BDA_ERR_PAGE_SIZE_INVALID => c"config: page_size_bytes is not a power of two in 4096..2^30",
-    BDA_ERR_TICK_HZ_ZERO => c"config: tick_hz is zero",
-    BDA_ERR_FLOOR_OUT_OF_RANGE => c"config: bda_floor_ppm is above 1000000",
-    BDA_ERR_COEFFICIENTS_UNKNOWN => c"config: bda_coefficients is not a BDA_COEFFICIENTS_* value",
-    BDA_ERR_INCREMENTAL_START_ABOVE_CEILING => c"config: incremental start rate is above its ceiling",
-    BDA_ERR_MAX_ROUNDS_BELOW_TWO => c"config: stop_max_rounds is below 2",
-    BDA_ERR_SENT_LIMIT_BELOW_MEMORY => c"config: stop_max_sent_percent is in 1..99 (below all of memory)",
-    BDA_ERR_CEILING_FLAG_INVALID => c"config: stop_ceiling_without_progress is neither 0 nor 1",
-    BDA_ERR_PACER_BURST_BELOW_UNIT => c"config: pacer_burst_bytes is below the pacer's unit",
-    BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE => c"config: predictor_history_rounds is not in 1..8",
-    BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE => c"config: predictor_threshold_ppm is above 1000000",
-    BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE => c"config: predictor_max_deferrals is above 15",
-    BDA_ERR_USAGE_ABOVE_CAPACITY => c"link: other usage is above the capacity",
-    BDA_ERR_ROUND_IN_PROGRESS => c"a round is already in progress",
-    BDA_ERR_NO_ROUND_IN_PROGRESS => c"no round is in progress",
-    BDA_ERR_MIGRATION_COMPLETE => c"the migration is complete",
-    BDA_ERR_MIGRATION_ABORTED => c"the migration was aborted",
-    BDA_ERR_NOT_BETWEEN_ROUNDS => c"stop-and-copy can only be requested between rounds",
-    BDA_ERR_MIGRATION_NOT_COMPLETE => c"the migration is not complete yet",
-    BDA_ERR_FIRST_ROUND => c"the predictor plans rounds 2 onwards; round 1 sends all of memory",
-    BDA_ERR_STORAGE_TOO_SMALL => c"predictor: the storage is too small (see bda_predictor_words)",
-    BDA_ERR_DIRTY_BITMAP_TOO_SMALL => c"predictor: the dirty bitmap is too small (see bda_predictor_words)",
-    BDA_ERR_SEND_BITMAP_TOO_SMALL => c"predictor: the send bitmap is too small (see bda_predictor_words)",
-    BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE => c"predictor: the memory has too many pages for this target",
+    BDA_OK => "ok",
+    BDA_ERR_NULL_POINTER => "a pointer argument is NULL",
+    BDA_ERR_MISALIGNED_POINTER => "a pointer argument is not aligned for its type",
+    BDA_ERR_STATE_NOT_INITIALISED => "the state was not initialised by bda_init",
+    BDA_ERR_BUFFERS_OVERLAP => "the predictor's buffers overlap",
+    BDA_ERR_INTERNAL => "internal error: a rule the C layer should have checked (please report)",
+    BDA_ERR_CONFIG_SIZE => "config: size is not sizeof(bda_config) (use bda_config_default)",
+    BDA_ERR_POLICY_UNKNOWN => "config: policy is not a BDA_POLICY_* value",
+    BDA_ERR_MEMORY_ZERO => "config: memory_bytes is zero",
+    BDA_ERR_PAGE_SIZE_INVALID => "config: page_size_bytes is not a power of two in 4096..2^30",
+    BDA_ERR_TICK_HZ_ZERO => "config: tick_hz is zero",
+    BDA_ERR_FLOOR_OUT_OF_RANGE => "config: bda_floor_ppm is above 1000000",
+    BDA_ERR_COEFFICIENTS_UNKNOWN => "config: bda_coefficients is not a BDA_COEFFICIENTS_* value",
+    BDA_ERR_INCREMENTAL_START_ABOVE_CEILING => "config: incremental start rate is above its ceiling",
+    BDA_ERR_MAX_ROUNDS_BELOW_TWO => "config: stop_max_rounds is below 2",
+    BDA_ERR_SENT_LIMIT_BELOW_MEMORY => "config: stop_max_sent_percent is in 1..99 (below all of memory)",
+    BDA_ERR_CEILING_FLAG_INVALID => "config: stop_ceiling_without_progress is neither 0 nor 1",
+    BDA_ERR_PACER_BURST_BELOW_UNIT => "config: pacer_burst_bytes is below the pacer's unit",
+    BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE => "config: predictor_history_rounds is not in 1..8",
+    BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE => "config: predictor_threshold_ppm is above 1000000",
+    BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE => "config: predictor_max_deferrals is above 15",
+    BDA_ERR_USAGE_ABOVE_CAPACITY => "link: other usage is above the capacity",
+    BDA_ERR_ROUND_IN_PROGRESS => "a round is already in progress",
+    BDA_ERR_NO_ROUND_IN_PROGRESS => "no round is in progress",
+    BDA_ERR_MIGRATION_COMPLETE => "the migration is complete",
+    BDA_ERR_MIGRATION_ABORTED => "the migration was aborted",
+    BDA_ERR_NOT_BETWEEN_ROUNDS => "stop-and-copy can only be requested between rounds",
+    BDA_ERR_MIGRATION_NOT_COMPLETE => "the migration is not complete yet",
+    BDA_ERR_FIRST_ROUND => "the predictor plans rounds 2 onwards; round 1 sends all of memory",
+    BDA_ERR_STORAGE_TOO_SMALL => "predictor: the storage is too small (see bda_predictor_words)",
+    BDA_ERR_DIRTY_BITMAP_TOO_SMALL => "predictor: the dirty bitmap is too small (see bda_predictor_words)",
+    BDA_ERR_SEND_BITMAP_TOO_SMALL => "predictor: the send bitmap is too small (see bda_predictor_words)",
+    BDA_ERR_PREDICTOR_MEMORY_TOO_LARGE => "predictor: the memory has too many pages for this target",
 }
 
 /// The message for a status code, as a static NUL-terminated string.
@@ -180,7 +190,13 @@ messages! {
 #[allow(unsafe_code, reason = "a C export")]
 #[unsafe(no_mangle)]
 pub extern "C" fn bda_status_str(status: u32) -> *const c_char {
-    bda_status::from_code(status).map_or(c"unknown status", bda_status::message).as_ptr()
+    // An unknown code finds no index and gets the last message, "unknown status".
+    let index = CODES.iter().position(|&code| u32::from(code) == status).unwrap_or(CODES.len());
+    // The index-th message and the NUL after it.
+    // (`nth` always finds one: `index` is at most the number of messages less one. The
+    // fallback is an empty C string all the same.)
+    let message = MESSAGES.split(|&byte| byte == 0).nth(index).unwrap_or(b"\0");
+    message.as_ptr().cast()
 }
 
 /// Configuration errors the C layer's own checks make unreachable map to
@@ -254,13 +270,16 @@ impl From<PredictorError> for bda_status {
 
 #[cfg(test)]
 mod tests {
+    use core::ffi::CStr;
+
     use super::*;
 
     #[test]
     fn codes_are_unique_and_round_trip() {
+        assert_eq!(CODES.len(), bda_status::ALL.len());
         for (i, status) in bda_status::ALL.iter().enumerate() {
             let code = *status as u32;
-            assert_eq!(bda_status::from_code(code), Some(*status));
+            assert_eq!(u32::from(CODES[i]), code);
             assert!(bda_status::ALL.iter().skip(i + 1).all(|other| *other as u32 != code), "{status:?} reused");
         }
     }
@@ -270,7 +289,7 @@ mod tests {
         for status in bda_status::ALL {
             // SAFETY: bda_status_str returns a static NUL-terminated string.
             let text = unsafe { CStr::from_ptr(bda_status_str(*status as u32)) };
-            assert_eq!(text, status.message());
+            assert_eq!(text.to_str(), Ok(status.message()));
             assert!(!text.is_empty());
         }
         for code in [5, 98, 115, 201, 404, u32::MAX] {

@@ -15,7 +15,7 @@
 use crate::history::DirtyRates;
 use crate::units::{BytesPerSec, Share};
 
-use super::{Allocation, Clamps, LinkSample, Policy, RoundContext, RoundKind, Rule};
+use super::{Allocation, LinkSample, Policy, RoundContext, RoundKind, Rule};
 
 /// How equation 4 weighs the latest dirty rate `U` against the earlier mean `D`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -71,8 +71,9 @@ impl Default for BdaConfig {
 /// - `D + U = 0` (nothing dirtied): `B = 0`, `E = F`.
 /// - `c` undefined (round 2) or `r(k-2) = r(k-1) = 0`: `c = 1`, so a correction gives
 ///   `B = F/2`. `r(k-2) = 0 < r(k-1)`: `c` is unbounded and the correction gives `B = 0`.
-/// - `U_used >= T`: `F = 0`, so `E = B = 0`, and [`Clamps::usage_above_capacity`] says so
-///   when `U_used > T`.
+/// - `U_used >= T`: `F = 0`, so `E = B = 0`, and
+///   [`Clamps::usage_above_capacity`](super::Clamps::usage_above_capacity) says so when
+///   `U_used > T`.
 /// - A live round with no measured rate at all (the controller never asks for one) is
 ///   treated as `U = 0`.
 ///
@@ -124,8 +125,7 @@ impl Bda {
 
     /// The reserve `B` of a live round and the rule that gave it: equation 4, corrected by
     /// equation 5 when above the free bandwidth.
-    fn live_reserve(&self, dirty: DirtyRates, link: LinkSample) -> (u64, Rule) {
-        let free = link.free().0;
+    fn live_reserve(&self, dirty: DirtyRates, link: LinkSample, free: u64) -> (u64, Rule) {
         let latest = dirty.latest.unwrap_or(BytesPerSec::ZERO).0;
         let earlier_mean = dirty.earlier_mean.map(|d| d.0);
         let reserve = match self.config.coefficients {
@@ -144,65 +144,61 @@ impl Bda {
 impl Policy for Bda {
     fn allocate(&self, ctx: &RoundContext, link: LinkSample) -> Allocation {
         let free = link.free();
-        let allocation = match ctx.kind {
+        let (wanted, rule) = match ctx.kind {
             RoundKind::StopAndCopy => return Allocation::up_to(free, link, Rule::StopAndCopy),
-            RoundKind::First => {
-                let wanted = self.config.first_round_rate.unwrap_or(free);
-                Allocation::up_to(wanted, link, Rule::FirstRound)
-            }
+            RoundKind::First => (self.config.first_round_rate.unwrap_or(free), Rule::FirstRound),
             RoundKind::Live => {
-                let (reserve, rule) = self.live_reserve(ctx.dirty, link);
-                // Both branches of live_reserve give reserve <= free.
-                let reserved = BytesPerSec(reserve).min(free);
-                Allocation {
-                    migration: free.saturating_sub(reserved),
-                    reserved,
-                    free,
-                    rule,
-                    clamps: Clamps { usage_above_capacity: link.usage_above_capacity(), cut_to_free: false },
-                }
+                // Both branches of live_reserve give reserve <= free, so E = F - B is never
+                // cut and the allocation reserves exactly B.
+                let (reserve, rule) = self.live_reserve(ctx.dirty, link, free.0);
+                (free.saturating_sub(BytesPerSec(reserve)), rule)
             }
         };
-        apply_floor(allocation, self.config.floor, link)
+        let (wanted, rule) = apply_floor(wanted, rule, self.config.floor, link);
+        Allocation::up_to(wanted, link, rule)
     }
 }
 
 /// Equation 4 in the dirty-rate form: `B = (U^2 + D^2)/(U + D)`, rounded up; `B = U` when `D`
 /// is unknown, `0` when both are zero.
 ///
-/// Computed as `S - 2P/S` with `S = U + D` and `P = U*D` in `u128`, which never overflows
-/// for `u64` inputs (`U^2 + D^2` would).
+/// Computed as `M - m(M - m)/(M + m)` with `M = max(U, D)` and `m = min(U, D)` (the same
+/// value: `M^2 + m^2 = (M + m)M - m(M - m)`): one `u128` division, and `m(M - m) <= M^2/4`
+/// never overflows, where `U^2 + D^2` would.
 fn equation_4(latest: u64, earlier_mean: Option<u64>) -> u64 {
     let Some(earlier_mean) = earlier_mean else {
         return latest;
     };
-    let sum = u128::from(latest).saturating_add(u128::from(earlier_mean));
-    let product = u128::from(latest).saturating_mul(u128::from(earlier_mean));
-    let Some((quotient, remainder)) = crate::wide::div_rem(product, sum) else {
-        return 0; // U + D = 0: nothing dirtied.
-    };
-    // floor(2P/S) = 2*floor(P/S) + floor(2*(P mod S)/S), without forming 2P.
-    let half_step = crate::wide::div(remainder.saturating_mul(2), sum).unwrap_or(0);
-    let two_p_over_s = quotient.saturating_mul(2).saturating_add(half_step);
-    // 4UD <= (U+D)^2, so 2P/S <= S/2 and the result is at most max(U, D).
-    u64::try_from(sum.saturating_sub(two_p_over_s)).unwrap_or(u64::MAX)
+    let (max, min) = if latest >= earlier_mean { (latest, earlier_mean) } else { (earlier_mean, latest) };
+    if max == 0 {
+        return 0; // Nothing dirtied.
+    }
+    let sum = u128::from(max).saturating_add(u128::from(min));
+    // cut < m, so B lies in (M - m, M]: at most max(U, D), rounded up by rounding the cut down.
+    let cut = crate::wide::mul_div(min, max.saturating_sub(min), 0, sum);
+    max.saturating_sub(cut)
 }
 
 /// Equation 4 in the utilisation form: `a = U_used/T`, `b = 1 - a`,
 /// `B = (U_used*U + (T - U_used)*D)/T`, rounded up; `B = U` when `D` is unknown or `T = 0`.
+///
+/// Computed as `D + U_used*(U - D)/T` (the same value): one product and one division, and
+/// the result lies between `U` and `D`.
 fn equation_4_utilisation(latest: u64, earlier_mean: Option<u64>, link: LinkSample) -> u64 {
-    let Some(earlier_mean) = earlier_mean else {
+    let capacity = link.capacity.0;
+    let Some(earlier_mean) = earlier_mean.filter(|_| capacity != 0) else {
         return latest;
     };
-    let capacity = u128::from(link.capacity.0);
-    let used = u128::from(link.other_usage.0).min(capacity);
-    let idle = capacity.saturating_sub(used);
-    // A convex combination times T: at most T * max(U, D) < 2^128.
-    let weighted =
-        used.saturating_mul(u128::from(latest)).saturating_add(idle.saturating_mul(u128::from(earlier_mean)));
-    match weighted.checked_add(capacity.saturating_sub(1)).and_then(|w| crate::wide::div(w, capacity)) {
-        Some(reserve) => u64::try_from(reserve).unwrap_or(u64::MAX),
-        None => latest,
+    let used = link.other_usage.0.min(capacity);
+    let divisor = u128::from(capacity);
+    if latest >= earlier_mean {
+        // D + ceil(x): rounded up.
+        let step = crate::wide::mul_div(used, latest.saturating_sub(earlier_mean), capacity.saturating_sub(1), divisor);
+        earlier_mean.saturating_add(step)
+    } else {
+        // D - floor(y) = ceil(D - y): rounded up.
+        let step = crate::wide::mul_div(used, earlier_mean.saturating_sub(latest), 0, divisor);
+        earlier_mean.saturating_sub(step)
     }
 }
 
@@ -214,23 +210,19 @@ fn equation_5(free: u64, previous: Option<u64>, latest: u64) -> u64 {
         Some(previous) if previous != 0 || latest != 0 => previous,
         _ => return free / 2,
     };
-    let numerator = u128::from(free).saturating_mul(u128::from(previous));
+    // previous + latest > 0 here, and the quotient is at most `free`.
     let denominator = u128::from(previous).saturating_add(u128::from(latest));
-    crate::wide::div(numerator, denominator).and_then(|b| u64::try_from(b).ok()).unwrap_or(free)
+    crate::wide::mul_div(free, previous, 0, denominator)
 }
 
 /// Raises `E` to `min(floor*T, F)` when below it, reporting [`Rule::Floor`].
-fn apply_floor(allocation: Allocation, floor: Share, link: LinkSample) -> Allocation {
-    let minimum = BytesPerSec(floor.of(link.capacity.0)).min(allocation.free);
-    if allocation.migration >= minimum {
-        return allocation;
-    }
-    Allocation {
-        migration: minimum,
-        reserved: allocation.free.saturating_sub(minimum),
-        rule: Rule::Floor,
-        ..allocation
-    }
+///
+/// Applied to the rate the rule wants, before it is cut to `F`: the floor is at most `F`, so
+/// a rate it raises is never cut, and a rate above `F` is cut to `F`, which the floor never
+/// exceeds. One allocation is built either way.
+fn apply_floor(wanted: BytesPerSec, rule: Rule, floor: Share, link: LinkSample) -> (BytesPerSec, Rule) {
+    let minimum = BytesPerSec(floor.of(link.capacity.0)).min(link.free());
+    if wanted >= minimum { (wanted, rule) } else { (minimum, Rule::Floor) }
 }
 
 #[cfg(test)]

@@ -157,6 +157,9 @@ pub struct Allocation {
 
 impl Allocation {
     /// Gives the migration `wanted`, cut to the free bandwidth of `link` (and says so).
+    // Out of line: every policy ends here, and on a 32-bit target its 64-bit compares and
+    // subtractions are a good part of each policy's code.
+    #[inline(never)]
     pub fn up_to(wanted: BytesPerSec, link: LinkSample, rule: Rule) -> Self {
         let free = link.free();
         let migration = if wanted > free { free } else { wanted };
