@@ -116,7 +116,7 @@ struct ScenarioArgs {
     /// Share of the capacity an overloaded link still carries, (0, 1] [default: 0.9].
     #[arg(long)]
     efficiency: Option<f64>,
-    /// Service traffic demand per byte/s of page writes [default: 0.25].
+    /// Service traffic demand per byte/s of page writes [default: 1, the paper's assumption].
     #[arg(long)]
     service_factor: Option<f64>,
     /// What U_used counts [default: other].

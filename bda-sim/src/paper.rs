@@ -306,7 +306,12 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
     let application: Vec<&Point> = points.iter().filter(|p| p.experiment == "application").collect();
     let names: Vec<String> = APPLICATION_WORKLOADS.iter().map(|w| workload_name(*w).to_string()).collect();
     let workload_x = |p: &Point| APPLICATION_WORKLOADS.iter().position(|w| *w == p.workload).unwrap_or(0) as f64;
-    let note = format!("mean ± sd over {seeds} seeds");
+    // Every figure says which reading of U_used it uses (the application test's points).
+    let reading = match application.first().map(|p| p.reading) {
+        Some(UsageReading::AllButMigration) => "U_used = all but the migration",
+        _ => "U_used = background only",
+    };
+    let note = format!("mean ± sd over {seeds} seeds; {reading}");
 
     line_chart(
         &out.join("fig2_stress_downtime.svg"),
