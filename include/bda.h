@@ -82,7 +82,7 @@
 /**
  * `u64` words in a `bda_state`.
  */
-#define BDA_STATE_WORDS 56
+#define BDA_STATE_WORDS 63
 
 /**
  * What a bda call did: `BDA_OK`, or the one reason it refused.
@@ -320,6 +320,14 @@ enum bda_rule
    * Incremental: the rate stayed as it was.
    */
   BDA_RULE_HELD = 10,
+  /**
+   * BDA+'s convergence guard raised the rate to `U / rho_max` (or to the free bandwidth).
+   */
+  BDA_RULE_CONVERGENCE_GUARD = 11,
+  /**
+   * BDA+'s deadline guard raised the rate to `U + R / T_left` (or to the free bandwidth).
+   */
+  BDA_RULE_DEADLINE_GUARD = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -28,6 +28,7 @@ fn live(latest: u64, previous: Option<u64>, earlier_mean: Option<u64>) -> RoundC
             previous: previous.map(BytesPerSec),
             earlier_mean: earlier_mean.map(BytesPerSec),
         },
+        ..RoundContext::FIRST
     }
 }
 

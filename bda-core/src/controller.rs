@@ -18,13 +18,16 @@
 //!
 //! The controller reports two events and decides nothing on them: *non-convergence* (the
 //! dirty rate at or above the migration rate for `N` consecutive rounds) and a *stall* (the
-//! migration rate at zero for longer than a configured time).
+//! migration rate at zero for longer than a configured time). A guard of
+//! [`BdaPlus`](crate::BdaPlus) that cannot be met is reported in the allocation
+//! ([`Allocation::guard`]); only when its configured action is
+//! [`UnmetAction::Abort`] does the controller act, by aborting the migration.
 //!
 //! It always terminates: the round cap counts every round, including stop-and-copy.
 
 use crate::error::{ControllerConfigError, ControllerError};
 use crate::history::{FullHistory, RateHistory};
-use crate::policy::{Allocation, LinkSample, Policy, RoundContext, RoundKind, Rule};
+use crate::policy::{Allocation, LinkSample, Policy, RoundContext, RoundKind, Rule, UnmetAction};
 use crate::telemetry::Telemetry;
 use crate::units::{Bytes, BytesPerSec, PageSize, TickHz, Ticks};
 use crate::wide::mul;
@@ -347,11 +350,15 @@ pub struct Controller<P, H = FullHistory> {
     link: LinkSample,
     migration_started: Ticks,
     round_started: Ticks,
+    /// What the current (or next) round has to send.
+    to_send: Bytes,
     /// The latest `now` seen; the clock never goes back behind it.
     last_now: Ticks,
     sent_total: Bytes,
     sent_last_round: Bytes,
-    zero_rate_since: Option<Ticks>,
+    /// Since when the migration rate has been zero; `Ticks::MAX` while it is not (half the
+    /// size of an `Option`, which keeps the C state small).
+    zero_rate_since: Ticks,
     round: u32,
     non_convergence_streak: u32,
     phase: Phase,
@@ -370,10 +377,11 @@ impl<P: Policy + Clone, H: RateHistory + Default> Controller<P, H> {
             link: LinkSample::default(),
             migration_started: Ticks::ZERO,
             round_started: Ticks::ZERO,
+            to_send: config.memory,
             last_now: Ticks::ZERO,
             sent_total: Bytes::ZERO,
             sent_last_round: Bytes::ZERO,
-            zero_rate_since: None,
+            zero_rate_since: Ticks::MAX,
             round: 0,
             non_convergence_streak: 0,
             phase: Phase::NotStarted,
@@ -386,6 +394,9 @@ impl<P: Policy + Clone, H: RateHistory + Default> Controller<P, H> {
 impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// Starts the next round: round 1, a live round, or stop-and-copy, as decided at the end
     /// of the last one. `link` is the link now; `now` is the caller's clock.
+    ///
+    /// Fails with [`ControllerError::GuardUnmet`] (and aborts the migration) when a BDA+
+    /// guard configured to abort cannot be met; so does [`reassess`](Self::reassess).
     pub fn begin_round(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
         let kind = match self.phase {
             Phase::NotStarted => RoundKind::First,
@@ -398,10 +409,10 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         }
         self.round = self.round.saturating_add(1);
         self.phase = Phase::InRound(kind);
-        self.policy.begin_round(&self.context(kind));
         self.round_started = now;
+        self.policy.begin_round(&self.context(kind));
         self.link = link;
-        Ok(self.plan(kind, now))
+        self.plan(kind, now)
     }
 
     /// Recomputes the current round's allocation for new link figures, keeping the round's
@@ -413,7 +424,7 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         };
         let now = self.clock(now);
         self.link = link;
-        Ok(self.plan(kind, now))
+        self.plan(kind, now)
     }
 
     /// Ends the current round with what the caller measured, and decides what comes next.
@@ -448,6 +459,7 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         let events = Events { non_convergence: self.track_convergence(dirty_rate), stalled: self.track_stall(now) };
         let stop_reason = self.stop_reason_after(kind, &report);
         self.sent_last_round = report.sent;
+        self.to_send = report.remaining;
         self.stop_reason = stop_reason;
         let (next, next_kind) = match stop_reason {
             Some(_) => (Next::StopAndCopy, RoundKind::StopAndCopy),
@@ -531,19 +543,33 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
 
     /// What the policy sees of the current round.
     fn context(&self, kind: RoundKind) -> RoundContext {
-        RoundContext { round: self.round, kind, dirty: self.history.rates() }
+        RoundContext {
+            round: self.round,
+            kind,
+            dirty: self.history.rates(),
+            to_send: self.to_send,
+            elapsed_us: self.round_started.saturating_sub(self.migration_started).to_micros(self.profile.tick_hz),
+        }
     }
 
-    /// Allocates under the current link, counting what was clamped.
-    fn plan(&mut self, kind: RoundKind, now: Ticks) -> RoundPlan {
+    /// Allocates under the current link, counting what was clamped; aborts when a guard that
+    /// cannot be met is configured to abort.
+    fn plan(&mut self, kind: RoundKind, now: Ticks) -> Result<RoundPlan, ControllerError> {
         let allocation = self.policy.allocate(&self.context(kind), self.link);
         let t = &mut self.telemetry;
         Telemetry::count(&mut t.usage_above_capacity, allocation.clamps.usage_above_capacity);
         Telemetry::count(&mut t.cut_to_free, allocation.clamps.cut_to_free);
         Telemetry::count(&mut t.floor_applied, allocation.rule == Rule::Floor);
+        let unmet = allocation.guard.and_then(|g| g.unmet);
+        Telemetry::count(&mut t.guard_took_reserve, allocation.guard.is_some_and(|g| g.reserve_taken.0 != 0));
+        Telemetry::count(&mut t.guard_unmet, unmet.is_some());
         self.allocation = allocation;
+        if unmet == Some(UnmetAction::Abort) {
+            self.phase = Phase::Aborted;
+            return Err(ControllerError::GuardUnmet);
+        }
         let events = Events { non_convergence: false, stalled: self.track_stall(now) };
-        RoundPlan { round: self.round, kind, allocation, events }
+        Ok(RoundPlan { round: self.round, kind, allocation, events })
     }
 
     /// Takes the caller's time, refusing to go backwards (and counting it when it does).
@@ -559,10 +585,13 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// Whether the migration rate has been zero for longer than the stall time.
     fn track_stall(&mut self, now: Ticks) -> bool {
         if self.allocation.migration != BytesPerSec::ZERO {
-            self.zero_rate_since = None;
+            self.zero_rate_since = Ticks::MAX;
             return false;
         }
-        let since = *self.zero_rate_since.get_or_insert(now);
+        if self.zero_rate_since == Ticks::MAX {
+            self.zero_rate_since = now;
+        }
+        let since = self.zero_rate_since;
         let stalled = now.saturating_sub(since) > self.profile.stall_after;
         Telemetry::count(&mut self.telemetry.stall_reports, stalled);
         stalled
@@ -615,11 +644,7 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
 
     /// The rate the policy would give a stop-and-copy round starting now.
     fn stop_and_copy_rate(&self) -> BytesPerSec {
-        let ctx = RoundContext {
-            round: self.round.saturating_add(1),
-            kind: RoundKind::StopAndCopy,
-            dirty: self.history.rates(),
-        };
+        let ctx = RoundContext { round: self.round.saturating_add(1), ..self.context(RoundKind::StopAndCopy) };
         // Ask a copy, so the current round's policy state stays as it is.
         let mut policy = self.policy.clone();
         policy.begin_round(&ctx);
@@ -888,6 +913,35 @@ mod tests {
         let plan = c.reassess(link(2), Ticks(now + 200)).unwrap();
         assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::Corrected, BytesPerSec(MB)));
         assert_eq!(c.round(), 2);
+    }
+
+    #[test]
+    fn bda_plus_sees_what_is_left_and_when_and_an_unmet_guard_can_abort() {
+        use crate::policy::{BdaPlus, BdaPlusConfig, Guard};
+        // A 15 s deadline; round 1 sends 100 MB in 10 s and leaves 30 MB dirtied (3 MB/s).
+        let deadline =
+            BdaPlusConfig { deadline_us: Some(15_000_000), max_dirty_ratio: None, ..BdaPlusConfig::default() };
+        let mut c = Controller::<BdaPlus>::new(quiet(), BdaPlus::new(deadline).unwrap()).unwrap();
+        let mut now = 0;
+        round(&mut c, &mut now, 10_000, report(100 * MB, 30 * MB, 30 * MB));
+        // Round 2 needs 3 + 30/5 = 9 MB/s of the 10 MB/s free.
+        let plan = c.begin_round(link(10), Ticks(now)).unwrap();
+        assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(9 * MB)));
+        assert_eq!(c.telemetry().guard_took_reserve, 1);
+        // Only 8 MB/s free: unmet, the whole link goes to the migration, and it is counted.
+        let plan = c.reassess(link(8), Ticks(now + 100)).unwrap();
+        assert_eq!(plan.allocation.migration, BytesPerSec(8 * MB));
+        assert_eq!(plan.allocation.guard.unwrap().guard, Guard::Deadline);
+        assert_eq!(c.telemetry().guard_unmet, 1);
+
+        let abort = BdaPlusConfig { on_unmet: UnmetAction::Abort, ..deadline };
+        let mut c = Controller::<BdaPlus>::new(quiet(), BdaPlus::new(abort).unwrap()).unwrap();
+        let mut now = 0;
+        round(&mut c, &mut now, 10_000, report(100 * MB, 30 * MB, 30 * MB));
+        assert!(c.begin_round(link(10), Ticks(now)).is_ok());
+        assert_eq!(c.reassess(link(8), Ticks(now + 100)), Err(ControllerError::GuardUnmet));
+        assert_eq!(c.allocation().guard.unwrap().needed, BytesPerSec(9 * MB));
+        assert_eq!(c.end_round(report(0, 0, 0), Ticks(now + 200)), Err(ControllerError::MigrationAborted));
     }
 
     #[test]

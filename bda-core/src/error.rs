@@ -43,6 +43,16 @@ error_type! {
 }
 
 error_type! {
+    /// Why a [`BdaPlusConfig`](crate::BdaPlusConfig) was refused.
+    pub enum BdaPlusConfigError {
+        /// `max_dirty_ratio` is `Some(0)`: no rate satisfies it; use `None` to turn the guard off.
+        DirtyRatioZero => "BDA+: the largest dirty-to-migration ratio is zero (use None to turn the guard off)",
+        /// `deadline_us` is `Some(0)`; use `None` to turn the deadline guard off.
+        DeadlineZero => "BDA+: the deadline is zero (use None to turn the guard off)",
+    }
+}
+
+error_type! {
     /// Why a [`ControllerConfig`](crate::ControllerConfig) was refused.
     pub enum ControllerConfigError {
         /// `memory` is zero.
@@ -75,6 +85,10 @@ error_type! {
         MigrationAborted => "controller: the migration was aborted",
         /// `request_stop_and_copy` while a round is running (end the round first).
         NotBetweenRounds => "controller: a stop-and-copy request needs to come between rounds",
+        /// A guard of [`BdaPlus`](crate::BdaPlus) needed more than the free bandwidth and its
+        /// action is [`UnmetAction::Abort`](crate::UnmetAction::Abort): the migration is
+        /// aborted; [`Controller::allocation`](crate::Controller::allocation) holds the report.
+        GuardUnmet => "controller: a BDA+ guard needs more than the free bandwidth; the migration was aborted",
     }
 }
 

@@ -22,7 +22,8 @@
 //!    migration ([`FullHistory`]) or a bounded window ([`WindowHistory`]): what a policy may
 //!    know of the past ([`DirtyRates`]).
 //! 3. [`policy`] — per round, the division of the free bandwidth `F` between the migration
-//!    (`E`) and the guest's service (`B`): [`Bda`], and the baselines [`Pca`],
+//!    (`E`) and the guest's service (`B`): [`Bda`], [`BdaPlus`] (BDA with guards that keep
+//!    the migration converging and on time), and the baselines [`Pca`],
 //!    [`Incremental`] (Xen 2.0) and [`Static`] (QEMU's `max-bandwidth`).
 //! 4. [`controller`] — the pre-copy state machine: rounds, the stop-and-copy decision, the
 //!    non-convergence and stall events ([`Controller`]).
@@ -135,14 +136,14 @@ pub use controller::{
     Summary,
 };
 pub use error::{
-    ControllerConfigError, ControllerError, IncrementalConfigError, PacerConfigError, PredictorConfigError,
-    PredictorError,
+    BdaPlusConfigError, ControllerConfigError, ControllerError, IncrementalConfigError, PacerConfigError,
+    PredictorConfigError, PredictorError,
 };
 pub use history::{DirtyRates, FullHistory, RateHistory, WindowHistory};
 pub use pacer::{Pacer, PacerConfig, Release};
 pub use policy::{
-    Allocation, AnyPolicy, Bda, BdaConfig, Clamps, Coefficients, Incremental, IncrementalConfig, LinkSample, Pca,
-    Policy, RoundContext, RoundKind, Rule, Static,
+    Allocation, AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Clamps, Coefficients, Guard, GuardReport,
+    Incremental, IncrementalConfig, LinkSample, Pca, Policy, RoundContext, RoundKind, Rule, Static, UnmetAction,
 };
 pub use predictor::{Predictor, PredictorConfig, PredictorPlan, PredictorRound};
 pub use telemetry::Telemetry;

@@ -24,6 +24,11 @@ pub struct Telemetry {
     pub non_convergence_reports: u32,
     /// Calls that reported the stall event.
     pub stall_reports: u32,
+    /// Allocations in which a guard of [`BdaPlus`](crate::BdaPlus) took bandwidth from the
+    /// paper's reserve.
+    pub guard_took_reserve: u32,
+    /// Allocations in which a guard needed more than the free bandwidth.
+    pub guard_unmet: u32,
 }
 
 impl Telemetry {

@@ -234,6 +234,12 @@ impl Ticks {
     pub fn from_micros(micros: u64, tick_hz: TickHz) -> Self {
         Self(crate::wide::mul_div(micros, tick_hz.0, 999_999, 1_000_000))
     }
+
+    /// This many ticks of a `tick_hz` clock in microseconds, rounded down and saturating at
+    /// `u64::MAX` (also for a zero `tick_hz`).
+    pub fn to_micros(self, tick_hz: TickHz) -> u64 {
+        crate::wide::mul_div(self.0, 1_000_000, 0, u128::from(tick_hz.0))
+    }
 }
 
 impl fmt::Display for Ticks {

@@ -55,6 +55,10 @@ pub enum bda_rule {
     BDA_RULE_RAISED = 9,
     /// Incremental: the rate stayed as it was.
     BDA_RULE_HELD = 10,
+    /// BDA+'s convergence guard raised the rate to `U / rho_max` (or to the free bandwidth).
+    BDA_RULE_CONVERGENCE_GUARD = 11,
+    /// BDA+'s deadline guard raised the rate to `U + R / T_left` (or to the free bandwidth).
+    BDA_RULE_DEADLINE_GUARD = 12,
 }
 
 /// What comes after a round.
@@ -204,6 +208,8 @@ impl From<Rule> for bda_rule {
             Rule::StartRate => Self::BDA_RULE_START_RATE,
             Rule::Raised => Self::BDA_RULE_RAISED,
             Rule::Held => Self::BDA_RULE_HELD,
+            Rule::ConvergenceGuard => Self::BDA_RULE_CONVERGENCE_GUARD,
+            Rule::DeadlineGuard => Self::BDA_RULE_DEADLINE_GUARD,
         }
     }
 }
@@ -224,7 +230,8 @@ impl From<Option<StopReason>> for bda_stop_reason {
 
 impl From<RoundPlan> for bda_plan {
     fn from(plan: RoundPlan) -> Self {
-        let Allocation { migration, reserved, free, rule, clamps } = plan.allocation;
+        // BDA+ (whose guards fill `guard`) is not offered through the C API yet.
+        let Allocation { migration, reserved, free, rule, clamps, guard: _ } = plan.allocation;
         Self {
             round: plan.round,
             kind: plan.kind.into(),

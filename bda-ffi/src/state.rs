@@ -14,7 +14,7 @@ use crate::ffi::{checked, status_of};
 use crate::status::bda_status;
 
 /// `u64` words in a `bda_state`.
-pub const BDA_STATE_WORDS: usize = 56;
+pub const BDA_STATE_WORDS: usize = 63;
 
 /// The storage of one migration: the round controller, its policy and dirty-rate history,
 /// the pacer, and the predictor's header. Opaque: initialise it with `bda_init` and touch it

@@ -254,6 +254,9 @@ impl From<ControllerError> for bda_status {
             ControllerError::MigrationComplete => Self::BDA_ERR_MIGRATION_COMPLETE,
             ControllerError::MigrationAborted => Self::BDA_ERR_MIGRATION_ABORTED,
             ControllerError::NotBetweenRounds => Self::BDA_ERR_NOT_BETWEEN_ROUNDS,
+            // Only BDA+ aborts on an unmet guard, and the C API does not offer it yet; the
+            // migration is aborted, which is what this status says.
+            ControllerError::GuardUnmet => Self::BDA_ERR_MIGRATION_ABORTED,
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use arbitrary::Arbitrary;
 use bda_core::{
-    AnyPolicy, Bda, BdaConfig, BytesPerSec, Coefficients, DirtyRates, Incremental, IncrementalConfig, LinkSample, Pca,
-    Policy, RoundContext, RoundKind, Share, Static,
+    AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, DirtyRates, Incremental,
+    IncrementalConfig, LinkSample, Pca, Policy, RoundContext, RoundKind, Share, Static, UnmetAction,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -22,17 +22,32 @@ struct Input {
     floor_ppm: u32,
     utilisation: bool,
     rates: (u64, u64, u64),
+    /// BDA+: rho_max in ppm, the deadline, the first-round reserve, the action, the bytes to
+    /// send and the time elapsed.
+    plus: (u32, Option<u64>, Option<u64>, u8, u64, u64),
 }
 
 fuzz_target!(|input: Input| {
     let floor = Share::from_ppm(input.floor_ppm % 1_000_001).unwrap();
     let (a, increment, b) = input.rates;
-    let mut policy = match input.policy % 4 {
-        0 => AnyPolicy::Bda(Bda::new(BdaConfig {
-            first_round_rate: input.first_round_rate.map(BytesPerSec),
-            floor,
-            coefficients: if input.utilisation { Coefficients::Utilisation } else { Coefficients::DirtyRate },
-        })),
+    let bda = BdaConfig {
+        first_round_rate: input.first_round_rate.map(BytesPerSec),
+        floor,
+        coefficients: if input.utilisation { Coefficients::Utilisation } else { Coefficients::DirtyRate },
+    };
+    let (ratio_ppm, deadline_us, first_round_reserve, action, to_send, elapsed_us) = input.plus;
+    let mut policy = match input.policy % 5 {
+        0 => AnyPolicy::Bda(Bda::new(bda)),
+        4 => AnyPolicy::BdaPlus(
+            BdaPlus::new(BdaPlusConfig {
+                bda,
+                first_round_reserve: first_round_reserve.map(BytesPerSec),
+                max_dirty_ratio: Share::from_ppm(ratio_ppm % 1_000_000 + 1),
+                deadline_us: deadline_us.filter(|&d| d != 0),
+                on_unmet: [UnmetAction::TakeReserve, UnmetAction::SlowGuest, UnmetAction::Abort][usize::from(action % 3)],
+            })
+            .unwrap(),
+        ),
         1 => AnyPolicy::Pca(Pca),
         2 => AnyPolicy::Static(Static::new(BytesPerSec(a))),
         _ => AnyPolicy::Incremental(
@@ -53,6 +68,8 @@ fuzz_target!(|input: Input| {
             previous: input.previous.map(BytesPerSec),
             earlier_mean: input.earlier_mean.map(BytesPerSec),
         },
+        to_send: Bytes(to_send),
+        elapsed_us,
     };
     let link = LinkSample::new(BytesPerSec(input.capacity), BytesPerSec(input.other_usage));
     policy.begin_round(&ctx);
@@ -63,7 +80,7 @@ fuzz_target!(|input: Input| {
     assert_eq!(allocation.migration.0.checked_add(allocation.reserved.0), Some(free));
     assert_eq!(allocation.clamps.usage_above_capacity, input.other_usage > input.capacity);
     match (policy, kind) {
-        (AnyPolicy::Pca(_) | AnyPolicy::Static(_) | AnyPolicy::Bda(_), RoundKind::StopAndCopy) => {
+        (AnyPolicy::Pca(_) | AnyPolicy::Static(_) | AnyPolicy::Bda(_) | AnyPolicy::BdaPlus(_), RoundKind::StopAndCopy) => {
             assert_eq!(allocation.migration.0, free)
         }
         (AnyPolicy::Pca(_), _) => assert_eq!(allocation.migration.0, free),
@@ -73,6 +90,18 @@ fuzz_target!(|input: Input| {
             assert_eq!(allocation.migration.0, wanted.max(floor.of(input.capacity).min(free)));
         }
         (AnyPolicy::Bda(_), _) => assert!(allocation.migration.0 >= floor.of(input.capacity).min(free)),
+        (AnyPolicy::BdaPlus(_), _) => {
+            // Never below the floor, and a guard that fits F (unless the action keeps the
+            // reserve) is met.
+            assert!(allocation.migration.0 >= floor.of(input.capacity).min(free));
+            if let Some(report) = allocation.guard {
+                match report.unmet {
+                    None => assert_eq!(allocation.migration, report.needed),
+                    Some(UnmetAction::SlowGuest) => assert!(report.needed.0 > free),
+                    Some(_) => assert_eq!((allocation.migration.0, report.needed.0 > free), (free, true)),
+                }
+            }
+        }
         (AnyPolicy::Incremental(_), RoundKind::StopAndCopy) => assert_eq!(allocation.migration.0, a.max(b).min(free)),
         (AnyPolicy::Incremental(_), _) => assert!(allocation.migration.0 <= a.max(b)),
     }

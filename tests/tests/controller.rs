@@ -245,3 +245,66 @@ proptest! {
         prop_assert_eq!(controller.summary().unwrap().rounds, live_rounds + 1);
     }
 }
+
+/// BDA+'s convergence guard, end to end: a guest that dirties a constant `U` bytes per
+/// second (its working set never binds), a link whose free bandwidth `F` is at least
+/// `U / rho_max`, and the controller's 300 ms downtime target alone to end the migration
+/// (no round cap). Each live round then re-sends what the last dirtied at no less than
+/// `U / rho_max`, so what is left shrinks by at least `rho_max` per round (times `1.01`
+/// for the measurement's rounding to whole bytes and nanoseconds), and the migration ends
+/// within `2 + ceil(log(M / (F * 0.3 s)) / log(1 / (1.01 rho_max)))` rounds, stop-and-copy
+/// included.
+mod bda_plus_convergence {
+    use super::*;
+    use bda_core::{BdaPlus, BdaPlusConfig, Share};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn converges_within_the_stated_rounds(
+            memory_mib in prop_oneof![Just(1_u64), Just(65_536), 1_u64..=65_536],
+            dirty in prop_oneof![Just(1_000_u64), Just(10_000_000_000), 1_000_u64..=10_000_000_000],
+            ratio_ppm in prop_oneof![Just(50_000_u32), Just(500_000), Just(950_000), 50_000_u32..=950_000],
+            headroom_ppm in prop_oneof![Just(0_u64), 0_u64..=3_000_000],
+        ) {
+            let memory = memory_mib << 20;
+            let ratio = Share::from_ppm(ratio_ppm).unwrap();
+            let policy = BdaPlus::new(BdaPlusConfig { max_dirty_ratio: Some(ratio), ..BdaPlusConfig::default() }).unwrap();
+            // F = ceil(U / rho), plus some headroom.
+            let bits = u128::from(ratio.to_fixed().to_bits());
+            let need = (u128::from(dirty) << 63).div_ceil(bits);
+            let free = u64::try_from(need + need * u128::from(headroom_ppm) / 1_000_000).unwrap();
+            let link = LinkSample::new(BytesPerSec(free), BytesPerSec(0));
+            let config = ControllerConfig {
+                stop: StopConditions { max_rounds: u32::MAX, ..StopConditions::QEMU },
+                non_convergence_rounds: None,
+                ..ControllerConfig::new(Bytes(memory), TickHz(1_000_000_000))
+            };
+            let mut controller = Controller::<BdaPlus>::new(config, policy).unwrap();
+            let (mut now, mut to_send) = (0_u64, memory);
+            let rounds = loop {
+                let plan = controller.begin_round(link, Ticks(now)).unwrap();
+                let rate = plan.allocation.migration.0;
+                prop_assert!(rate > 0);
+                let elapsed_ns = u64::try_from((u128::from(to_send) * 1_000_000_000).div_ceil(u128::from(rate))).unwrap();
+                now += elapsed_ns.max(1);
+                let dirtied = if plan.kind == RoundKind::StopAndCopy {
+                    0
+                } else {
+                    u64::try_from(u128::from(dirty) * u128::from(elapsed_ns) / 1_000_000_000).unwrap().min(memory)
+                };
+                let report = RoundReport { sent: Bytes(to_send), dirtied: Bytes(dirtied), remaining: Bytes(dirtied) };
+                let verdict = controller.end_round(report, Ticks(now)).unwrap();
+                if verdict.next == Next::Complete {
+                    break verdict.round;
+                }
+                to_send = dirtied;
+                prop_assert!(verdict.round < 10_000, "no convergence");
+            };
+            let rho = f64::from(ratio_ppm) / 1e6 * 1.01;
+            let live = ((memory as f64 / (free as f64 * 0.3)).ln() / (1.0 / rho).ln()).ceil().max(1.0);
+            prop_assert!(f64::from(rounds) <= live + 2.0, "{rounds} rounds, bound {}", live + 2.0);
+        }
+    }
+}

@@ -1,8 +1,9 @@
 //! Policy properties over the whole input range, and BDA against an exact rational reference.
 
 use bda_core::{
-    AnyPolicy, Bda, BdaConfig, BytesPerSec, Coefficients, DirtyRates, FullHistory, Incremental, IncrementalConfig,
-    LinkSample, Pca, Policy, RateHistory, RoundContext, RoundKind, Rule, Share, Static, WindowHistory,
+    AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, DirtyRates, FullHistory,
+    Incremental, IncrementalConfig, LinkSample, Pca, Policy, RateHistory, RoundContext, RoundKind, Rule, Share, Static,
+    UnmetAction, WindowHistory,
 };
 use bda_tests::any_u64;
 use num_bigint::BigInt;
@@ -72,7 +73,7 @@ fn history(rates: &[u64]) -> DirtyRates {
 }
 
 fn live(rates: &[u64]) -> RoundContext {
-    RoundContext { round: rates.len() as u32 + 1, kind: RoundKind::Live, dirty: history(rates) }
+    RoundContext { round: rates.len() as u32 + 1, kind: RoundKind::Live, dirty: history(rates), ..RoundContext::FIRST }
 }
 
 fn bda(floor_ppm: u32, coefficients: Coefficients, first_round_rate: Option<u64>) -> Bda {
@@ -202,7 +203,7 @@ proptest! {
         let (start, increment, ceiling) = increments;
         let (start, ceiling) = (start.min(ceiling), start.max(ceiling));
         let xen = IncrementalConfig { start: BytesPerSec(start), increment: BytesPerSec(increment), ceiling: BytesPerSec(ceiling) };
-        let ctx = RoundContext { round: rates.len() as u32 + 1, kind, dirty: history(&rates) };
+        let ctx = RoundContext { round: rates.len() as u32 + 1, kind, dirty: history(&rates), ..RoundContext::FIRST };
         let policies = [
             AnyPolicy::Bda(bda(floor_ppm, coefficients, Some(cap))),
             AnyPolicy::Pca(Pca),
@@ -227,9 +228,86 @@ proptest! {
                 }
                 (AnyPolicy::Bda(_), RoundKind::StopAndCopy) => Some(free),
                 (AnyPolicy::Bda(_), _) => None, // checked against the exact reference above
+                (AnyPolicy::BdaPlus(_), _) => None, // checked by its own property below
             };
             if let Some(expected) = expected {
                 prop_assert_eq!(a.migration.0, expected, "{:?}", policy);
+            }
+        }
+    }
+
+    /// BDA+ over the whole input range: it divides exactly the free bandwidth, never gives a
+    /// live round less than the paper's BDA, gives stop-and-copy all of `F`, meets each guard
+    /// exactly (against exact rationals) whenever `F` allows it, and reports a guard as unmet
+    /// exactly when `F` is below its rate.
+    #[test]
+    fn bda_plus_meets_its_guards_whenever_the_free_bandwidth_allows(
+        rates in prop::collection::vec(any_u64(), 0..10),
+        capacity in any_u64(),
+        other_usage in any_u64(),
+        kind in prop_oneof![Just(RoundKind::First), Just(RoundKind::Live), Just(RoundKind::StopAndCopy)],
+        ratio_ppm in prop::option::of(prop_oneof![Just(1_u32), Just(500_000), Just(1_000_000), 1_u32..=1_000_000]),
+        deadline_us in prop::option::of(prop_oneof![Just(1_u64), Just(u64::MAX), 1_u64..=u64::MAX]),
+        (to_send, elapsed_us) in (any_u64(), any_u64()),
+        first_round_reserve in prop::option::of(any_u64()),
+        action in prop_oneof![Just(UnmetAction::TakeReserve), Just(UnmetAction::SlowGuest), Just(UnmetAction::Abort)],
+        floor_ppm in floor_ppm(),
+        coefficients in coefficients(),
+    ) {
+        let link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
+        let free = capacity.saturating_sub(other_usage);
+        let paper_config = BdaConfig { first_round_rate: None, floor: Share::from_ppm(floor_ppm).unwrap(), coefficients };
+        let ratio = ratio_ppm.map(|ppm| Share::from_ppm(ppm).unwrap());
+        let plus = BdaPlus::new(BdaPlusConfig {
+            bda: paper_config,
+            first_round_reserve: first_round_reserve.map(BytesPerSec),
+            max_dirty_ratio: ratio,
+            deadline_us,
+            on_unmet: action,
+        }).unwrap();
+        let ctx = RoundContext {
+            round: rates.len() as u32 + 1, kind, dirty: history(&rates), to_send: Bytes(to_send), elapsed_us,
+        };
+        let a = plus.allocate(&ctx, link);
+        let paper = Bda::new(paper_config).allocate(&ctx, link);
+        prop_assert_eq!(a.free.0, free);
+        prop_assert_eq!(a.migration.0.checked_add(a.reserved.0), Some(free));
+        prop_assert!(a.migration.0 >= Share::from_ppm(floor_ppm).unwrap().of(capacity).min(free));
+        match kind {
+            RoundKind::StopAndCopy => prop_assert_eq!((a.migration.0, a.guard), (free, None)),
+            RoundKind::Live => prop_assert!(a.migration >= paper.migration, "{a:?} {paper:?}"),
+            RoundKind::First => {}
+        }
+        // Each guard's exact rate; a guard is met when E reaches it.
+        let latest = q(rates.last().copied().unwrap_or(0));
+        let mut needs = Vec::new();
+        if let (Some(ratio), RoundKind::Live) = (ratio, kind) {
+            let rho = BigRational::new(BigInt::from(ratio.to_fixed().to_bits()), BigInt::from(1_u64 << 63));
+            needs.push(&latest / rho);
+        }
+        if let (Some(deadline), RoundKind::First | RoundKind::Live) = (deadline_us, kind) {
+            let left = deadline.saturating_sub(elapsed_us);
+            // No time left: no rate is enough.
+            needs.push(if left == 0 { q(u64::MAX) + q(1) } else { &latest + q(to_send) * q(1_000_000) / q(left) });
+        }
+        for need in &needs {
+            let kept_reserve = action == UnmetAction::SlowGuest && a.guard.is_some_and(|g| g.unmet.is_some());
+            if need <= &q(free) && !kept_reserve {
+                prop_assert!(q(a.migration.0) >= *need, "{a:?} needs {need}");
+            }
+        }
+        if let Some(report) = a.guard {
+            let largest = needs.iter().max().unwrap();
+            prop_assert_eq!(report.unmet.is_some(), largest > &q(free));
+            if report.unmet == Some(UnmetAction::SlowGuest) && kind == RoundKind::Live {
+                prop_assert_eq!((a.migration, a.rule, report.reserve_taken), (paper.migration, paper.rule, BytesPerSec(0)));
+            }
+            // The reported rate is the largest exact need, rounded up.
+            prop_assert!(q(report.needed.0) >= *largest || report.needed == BytesPerSec::MAX);
+            prop_assert!(q(report.needed.0) < largest + q(2));
+        } else {
+            for need in &needs {
+                prop_assert!(q(a.migration.0) >= *need);
             }
         }
     }
@@ -280,14 +358,14 @@ fn worked_example_through_the_history() {
     let mut history = FullHistory::new();
     for (round, (rule, reserved, migration)) in expected.into_iter().enumerate() {
         let kind = if round == 0 { RoundKind::First } else { RoundKind::Live };
-        let ctx = RoundContext { round: round as u32 + 1, kind, dirty: history.rates() };
+        let ctx = RoundContext { round: round as u32 + 1, kind, dirty: history.rates(), ..RoundContext::FIRST };
         let a = policy.allocate(&ctx, link);
         assert_eq!((a.rule, a.reserved.0, a.migration.0), (rule, reserved, migration), "round {}", round + 1);
         if let Some(&r) = measured.get(round) {
             history.record(BytesPerSec(r));
         }
     }
-    let stop = RoundContext { round: 5, kind: RoundKind::StopAndCopy, dirty: history.rates() };
+    let stop = RoundContext { round: 5, kind: RoundKind::StopAndCopy, dirty: history.rates(), ..RoundContext::FIRST };
     let a = policy.allocate(&stop, link);
     assert_eq!((a.rule, a.reserved.0, a.migration.0), (Rule::StopAndCopy, 0, 10_500_000));
 }

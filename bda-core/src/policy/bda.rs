@@ -100,6 +100,7 @@ impl Default for BdaConfig {
 ///         previous: Some(BytesPerSec(5_000_000)),
 ///         earlier_mean: Some(BytesPerSec(4_000_000)),
 ///     },
+///     ..RoundContext::FIRST
 /// };
 /// let allocation = bda.allocate(&round_4, link);
 /// assert_eq!(allocation.rule, Rule::Corrected);
@@ -220,7 +221,7 @@ fn equation_5(free: u64, previous: Option<u64>, latest: u64) -> u64 {
 /// Applied to the rate the rule wants, before it is cut to `F`: the floor is at most `F`, so
 /// a rate it raises is never cut, and a rate above `F` is cut to `F`, which the floor never
 /// exceeds. One allocation is built either way.
-fn apply_floor(wanted: BytesPerSec, rule: Rule, floor: Share, link: LinkSample) -> (BytesPerSec, Rule) {
+pub(super) fn apply_floor(wanted: BytesPerSec, rule: Rule, floor: Share, link: LinkSample) -> (BytesPerSec, Rule) {
     let minimum = BytesPerSec(floor.of(link.capacity.0)).min(link.free());
     if wanted >= minimum { (wanted, rule) } else { (minimum, Rule::Floor) }
 }
@@ -240,6 +241,7 @@ mod tests {
                 previous: previous.map(BytesPerSec),
                 earlier_mean: earlier_mean.map(BytesPerSec),
             },
+            ..RoundContext::FIRST
         }
     }
 

@@ -48,6 +48,7 @@ impl Default for IncrementalConfig {
 ///     round: 2,
 ///     kind: RoundKind::Live,
 ///     dirty: DirtyRates { latest: Some(BytesPerSec::from_mbit_per_sec(120)), ..DirtyRates::NONE },
+///     ..RoundContext::FIRST
 /// };
 /// xen.begin_round(&round_2);
 /// let a = xen.allocate(&round_2, link);
@@ -114,6 +115,7 @@ mod tests {
             round: 2,
             kind: RoundKind::Live,
             dirty: DirtyRates { latest: Some(BytesPerSec(latest)), ..DirtyRates::NONE },
+            ..RoundContext::FIRST
         }
     }
 

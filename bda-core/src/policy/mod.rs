@@ -12,6 +12,7 @@
 //!
 //! The policies:
 //! - [`Bda`]: Bandwidth Dynamic Assignment, the paper's rule, made precise.
+//! - [`BdaPlus`]: BDA, then guards that keep the migration converging and on time.
 //! - [`Pca`]: plain pre-copy, every round at all free bandwidth.
 //! - [`Incremental`]: Xen 2.0's dynamic rate limiting (Clark et al., NSDI'05).
 //! - [`Static`]: one fixed cap, QEMU's `max-bandwidth`.
@@ -19,18 +20,20 @@
 //! [`AnyPolicy`] holds any of them, for callers that choose at run time (the C API does).
 
 mod bda;
+mod bda_plus;
 mod incremental;
 mod pca;
 mod static_cap;
 
 pub use bda::{Bda, BdaConfig, Coefficients};
+pub use bda_plus::{BdaPlus, BdaPlusConfig, Guard, GuardReport, UnmetAction};
 pub use incremental::{Incremental, IncrementalConfig};
 pub use pca::Pca;
 pub use static_cap::Static;
 
 use crate::error::IncrementalConfigError;
 use crate::history::DirtyRates;
-use crate::units::BytesPerSec;
+use crate::units::{Bytes, BytesPerSec};
 
 /// The state of the link at one moment, as the caller measured it.
 ///
@@ -89,11 +92,18 @@ pub struct RoundContext {
     pub kind: RoundKind,
     /// The dirty rates measured in the rounds before this one.
     pub dirty: DirtyRates,
+    /// The bytes this round has to send: all of memory in round 1, then what the round
+    /// before left ([`RoundReport::remaining`](crate::RoundReport::remaining)).
+    pub to_send: Bytes,
+    /// Microseconds from the start of round 1 to the start of this round.
+    pub elapsed_us: u64,
 }
 
 impl RoundContext {
-    /// The context of round 1.
-    pub const FIRST: Self = Self { round: 1, kind: RoundKind::First, dirty: DirtyRates::NONE };
+    /// The context of round 1 at time zero, with nothing recorded to send (the controller
+    /// fills [`to_send`](Self::to_send) with the memory size).
+    pub const FIRST: Self =
+        Self { round: 1, kind: RoundKind::First, dirty: DirtyRates::NONE, to_send: Bytes::ZERO, elapsed_us: 0 };
 }
 
 /// The rule that decided an allocation.
@@ -123,6 +133,10 @@ pub enum Rule {
     Raised = 9,
     /// Incremental: the rate stayed as it was.
     Held = 10,
+    /// BDA+'s convergence guard raised the rate to `U / rho_max` (or to `F`).
+    ConvergenceGuard = 11,
+    /// BDA+'s deadline guard raised the rate to `U + R / T_left` (or to `F`).
+    DeadlineGuard = 12,
 }
 
 /// What an allocation had to clamp to keep its invariants. Nothing is clamped silently: the
@@ -153,6 +167,9 @@ pub struct Allocation {
     pub rule: Rule,
     /// What had to be clamped.
     pub clamps: Clamps,
+    /// What a guard of [`BdaPlus`] did, if one needed more than the paper's rate (always
+    /// `None` for the other policies).
+    pub guard: Option<GuardReport>,
 }
 
 impl Allocation {
@@ -169,6 +186,7 @@ impl Allocation {
             free,
             rule,
             clamps: Clamps { usage_above_capacity: link.usage_above_capacity(), cut_to_free: wanted > free },
+            guard: None,
         }
     }
 }
@@ -213,6 +231,8 @@ pub trait Policy {
 pub enum AnyPolicy {
     /// Bandwidth Dynamic Assignment.
     Bda(Bda),
+    /// BDA with its convergence and deadline guards.
+    BdaPlus(BdaPlus),
     /// Plain pre-copy.
     Pca(Pca),
     /// Xen 2.0's incremental rate limiting.
@@ -237,6 +257,7 @@ impl Policy for AnyPolicy {
     fn begin_round(&mut self, ctx: &RoundContext) {
         match self {
             Self::Bda(p) => p.begin_round(ctx),
+            Self::BdaPlus(p) => p.begin_round(ctx),
             Self::Pca(p) => p.begin_round(ctx),
             Self::Incremental(p) => p.begin_round(ctx),
             Self::Static(p) => p.begin_round(ctx),
@@ -246,6 +267,7 @@ impl Policy for AnyPolicy {
     fn allocate(&self, ctx: &RoundContext, link: LinkSample) -> Allocation {
         match self {
             Self::Bda(p) => p.allocate(ctx, link),
+            Self::BdaPlus(p) => p.allocate(ctx, link),
             Self::Pca(p) => p.allocate(ctx, link),
             Self::Incremental(p) => p.allocate(ctx, link),
             Self::Static(p) => p.allocate(ctx, link),
@@ -255,6 +277,7 @@ impl Policy for AnyPolicy {
     fn at_ceiling(&self) -> bool {
         match self {
             Self::Bda(p) => p.at_ceiling(),
+            Self::BdaPlus(p) => p.at_ceiling(),
             Self::Pca(p) => p.at_ceiling(),
             Self::Incremental(p) => p.at_ceiling(),
             Self::Static(p) => p.at_ceiling(),

@@ -1,0 +1,457 @@
+//! BDA+: the paper's BDA, then guards that keep a migration converging and on time.
+//!
+//! The paper's reserve follows the dirty rate (equation 4 puts `B` between `(U + D)/2` and
+//! `max(U, D)`), so `E = F - B` falls below the dirty rate `U` as soon as `U` is above about
+//! half the free bandwidth, and pre-copy then never converges, exactly where plain
+//! pre-copy still would. BDA+ computes the paper's allocation and then raises `E` where a
+//! guard needs more, taking the difference from the reserve, never going above `F`:
+//!
+//! 1. **Convergence guard**: `E >= min(F, ceil(U / rho_max))`. Each round re-sends what the
+//!    round before dirtied, and that set shrinks by the ratio `U / E` per round; the guard
+//!    keeps the ratio at or below `rho_max`.
+//! 2. **Deadline guard** (off by default): with a total-time target, `R` bytes still to send
+//!    and `T_left` time left when the round starts, the fluid model has the outstanding
+//!    bytes shrink at `E - U`, so `E >= min(F, U + ceil(R / T_left))`.
+//! 3. The paper's floor (it comes with the underlying [`BdaConfig`]).
+//!
+//! Round 1 reserves `first_round_reserve` for the service (the service's traffic measured
+//! before the migration starts, or a configured figure): the paper reserves nothing there,
+//! although round 1 sends all of memory and is most of the migration's time.
+//!
+//! When `F` itself is below what a guard needs, nothing is decided silently: the allocation
+//! carries a [`GuardReport`] with the rate that would be needed, and [`UnmetAction`] says
+//! what was done about it — take all of `F` from the reserve, keep the reserve and ask the
+//! caller to slow the guest (QEMU's auto-converge or dirty-limit), or abort (the controller
+//! aborts the migration).
+
+use crate::error::BdaPlusConfigError;
+use crate::units::{BytesPerSec, Share};
+
+use super::bda::apply_floor;
+use super::{Allocation, Bda, BdaConfig, LinkSample, Policy, RoundContext, RoundKind, Rule};
+
+/// A guard of [`BdaPlus`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Guard {
+    /// The convergence guard: `E >= U / rho_max`.
+    Convergence = 1,
+    /// The deadline guard: `E >= U + R / T_left`.
+    Deadline = 2,
+}
+
+/// What [`BdaPlus`] does when the free bandwidth is below what a guard needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum UnmetAction {
+    /// Give the migration all of `F`: the whole reserve goes (the default).
+    #[default]
+    TakeReserve = 1,
+    /// Keep the paper's reserve and ask the caller to slow the guest until the guard can hold
+    /// (QEMU's auto-converge or dirty-limit are the real-world means).
+    SlowGuest = 2,
+    /// Give up: the controller aborts the migration.
+    Abort = 3,
+}
+
+/// What a guard did to an allocation, carried in [`Allocation::guard`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct GuardReport {
+    /// The guard that needed the most.
+    pub guard: Guard,
+    /// The migration rate that guard needs, rounded up and saturating at
+    /// [`BytesPerSec::MAX`]; may be above the free bandwidth.
+    pub needed: BytesPerSec,
+    /// How much of the paper's reserve the guard took for the migration: the service's
+    /// shortfall against the paper's reserve.
+    pub reserve_taken: BytesPerSec,
+    /// `Some` when the free bandwidth is below `needed`: the action taken.
+    pub unmet: Option<UnmetAction>,
+}
+
+/// The settings of [`BdaPlus`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BdaPlusConfig {
+    /// The paper's rule underneath: its first-round rate, floor and coefficients.
+    pub bda: BdaConfig,
+    /// The reserve kept for the service in round 1 (`None`, as in the paper: nothing). The
+    /// floor still applies.
+    pub first_round_reserve: Option<BytesPerSec>,
+    /// `rho_max`, the largest accepted ratio of dirty rate to migration rate, in `(0, 1]`
+    /// (default 1/2: the dirty set at least halves each round); `None` turns the convergence
+    /// guard off.
+    pub max_dirty_ratio: Option<Share>,
+    /// The target total migration time from the start of round 1, in microseconds; `None`
+    /// (the default) turns the deadline guard off.
+    pub deadline_us: Option<u64>,
+    /// What to do when the free bandwidth is below what a guard needs.
+    pub on_unmet: UnmetAction,
+}
+
+impl Default for BdaPlusConfig {
+    fn default() -> Self {
+        Self {
+            bda: BdaConfig::default(),
+            first_round_reserve: None,
+            max_dirty_ratio: Some(Share::HALF),
+            deadline_us: None,
+            on_unmet: UnmetAction::TakeReserve,
+        }
+    }
+}
+
+impl BdaPlusConfig {
+    /// Checks every rule; returns the first broken one.
+    pub fn validate(&self) -> Result<(), BdaPlusConfigError> {
+        if self.max_dirty_ratio == Some(Share::ZERO) {
+            return Err(BdaPlusConfigError::DirtyRatioZero);
+        }
+        if self.deadline_us == Some(0) {
+            return Err(BdaPlusConfigError::DeadlineZero);
+        }
+        Ok(())
+    }
+}
+
+/// BDA+: the paper's BDA with a convergence guard, an optional deadline guard and a
+/// first-round reserve.
+///
+/// # Rounding
+///
+/// The guards' rates are rounded up (`ceil(U / rho_max)`, `U + ceil(R * 10^6 / T_left_us)`),
+/// saturating at `u64::MAX`, so a guard never asks for less than the exact value; the
+/// allocation then cuts them to `F`.
+///
+/// # Degenerate cases
+///
+/// - Round 1 has no dirty rate: only the deadline guard applies there, with `U = 0`.
+/// - The stop-and-copy round gets all of `F`, as in the paper; no guard applies.
+/// - A deadline already passed (`T_left = 0`) needs an unbounded rate: the guard is unmet.
+/// - An unbounded dirty rate ([`BytesPerSec::MAX`]) makes the convergence guard unmet.
+///
+/// # Example: the guard where the paper's BDA stalls
+///
+/// ```
+/// use bda_core::{BdaPlus, BdaPlusConfig, BytesPerSec, DirtyRates, Guard, LinkSample, Policy,
+///                RoundContext, RoundKind, Rule};
+///
+/// let policy = BdaPlus::new(BdaPlusConfig::default()).unwrap();
+/// // 100 Mbit/s free; the guest dirtied 7 MB/s in the last round and 6 MB/s before.
+/// let link = LinkSample::new(BytesPerSec(12_500_000), BytesPerSec(0));
+/// let ctx = RoundContext {
+///     round: 3,
+///     kind: RoundKind::Live,
+///     dirty: DirtyRates {
+///         latest: Some(BytesPerSec(7_000_000)),
+///         previous: Some(BytesPerSec(6_000_000)),
+///         earlier_mean: Some(BytesPerSec(6_000_000)),
+///     },
+///     ..RoundContext::FIRST
+/// };
+/// // The paper reserves (49 + 36)/13 = 6.54 MB/s, leaving 5.96 MB/s < U: no convergence.
+/// // The guard raises E to U / (1/2) = 14 MB/s, cut to F: the whole link.
+/// let a = policy.allocate(&ctx, link);
+/// assert_eq!((a.rule, a.migration), (Rule::ConvergenceGuard, BytesPerSec(12_500_000)));
+/// let report = a.guard.unwrap();
+/// assert_eq!((report.guard, report.needed), (Guard::Convergence, BytesPerSec(14_000_000)));
+/// assert!(report.unmet.is_some()); // F < 14 MB/s: reported, never silent
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BdaPlus {
+    bda: Bda,
+    /// Zero when there is none.
+    first_round_reserve: BytesPerSec,
+    /// `Share::ZERO` when the guard is off (zero is refused as a setting).
+    max_dirty_ratio: Share,
+    /// Zero when the guard is off (zero is refused as a setting).
+    deadline_us: u64,
+    on_unmet: UnmetAction,
+}
+
+impl Default for BdaPlus {
+    fn default() -> Self {
+        let config = BdaPlusConfig::default();
+        Self {
+            bda: Bda::new(config.bda),
+            first_round_reserve: BytesPerSec::ZERO,
+            max_dirty_ratio: Share::HALF,
+            deadline_us: 0,
+            on_unmet: config.on_unmet,
+        }
+    }
+}
+
+impl BdaPlus {
+    /// BDA+ with the given settings, or the first rule they break.
+    pub fn new(config: BdaPlusConfig) -> Result<Self, BdaPlusConfigError> {
+        config.validate()?;
+        Ok(Self {
+            bda: Bda::new(config.bda),
+            first_round_reserve: config.first_round_reserve.unwrap_or(BytesPerSec::ZERO),
+            max_dirty_ratio: config.max_dirty_ratio.unwrap_or(Share::ZERO),
+            deadline_us: config.deadline_us.unwrap_or(0),
+            on_unmet: config.on_unmet,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> BdaPlusConfig {
+        BdaPlusConfig {
+            bda: *self.bda.config(),
+            first_round_reserve: (self.first_round_reserve != BytesPerSec::ZERO).then_some(self.first_round_reserve),
+            max_dirty_ratio: (self.max_dirty_ratio != Share::ZERO).then_some(self.max_dirty_ratio),
+            deadline_us: (self.deadline_us != 0).then_some(self.deadline_us),
+            on_unmet: self.on_unmet,
+        }
+    }
+
+    /// The paper's allocation, with round 1's reserve.
+    fn paper(&self, ctx: &RoundContext, link: LinkSample) -> Allocation {
+        if ctx.kind != RoundKind::First {
+            return self.bda.allocate(ctx, link);
+        }
+        let free = link.free();
+        let wanted =
+            self.bda.config().first_round_rate.unwrap_or(free).min(free.saturating_sub(self.first_round_reserve));
+        let (wanted, rule) = apply_floor(wanted, Rule::FirstRound, self.bda.config().floor, link);
+        Allocation::up_to(wanted, link, rule)
+    }
+
+    /// The guard that needs the highest rate this round, and that rate (unsaturated, so a
+    /// need beyond `u64::MAX` still compares above a free bandwidth of `u64::MAX`).
+    fn binding_guard(&self, ctx: &RoundContext) -> Option<(Guard, u128)> {
+        let latest = ctx.dirty.latest.unwrap_or(BytesPerSec::ZERO);
+        let convergence = (ctx.kind == RoundKind::Live && self.max_dirty_ratio != Share::ZERO)
+            .then(|| (Guard::Convergence, convergence_rate(latest, self.max_dirty_ratio)));
+        let deadline = (self.deadline_us != 0).then(|| {
+            let left_us = self.deadline_us.saturating_sub(ctx.elapsed_us);
+            (Guard::Deadline, deadline_rate(latest, ctx.to_send.0, left_us))
+        });
+        match (convergence, deadline) {
+            (Some(c), Some(d)) => Some(if d.1 > c.1 { d } else { c }),
+            (c, d) => c.or(d),
+        }
+    }
+}
+
+impl Policy for BdaPlus {
+    fn allocate(&self, ctx: &RoundContext, link: LinkSample) -> Allocation {
+        let paper = self.paper(ctx, link);
+        if ctx.kind == RoundKind::StopAndCopy {
+            return paper;
+        }
+        let Some((guard, need)) = self.binding_guard(ctx) else {
+            return paper;
+        };
+        if need <= u128::from(paper.migration.0) {
+            return paper; // The paper's rate already satisfies every guard.
+        }
+        let unmet = (need > u128::from(link.free().0)).then_some(self.on_unmet);
+        let needed = BytesPerSec(u64::try_from(need).unwrap_or(u64::MAX));
+        if unmet == Some(UnmetAction::SlowGuest) {
+            let reserve_taken = BytesPerSec::ZERO;
+            return Allocation { guard: Some(GuardReport { guard, needed, reserve_taken, unmet }), ..paper };
+        }
+        let rule = match guard {
+            Guard::Convergence => Rule::ConvergenceGuard,
+            Guard::Deadline => Rule::DeadlineGuard,
+        };
+        let mut allocation = Allocation::up_to(needed, link, rule);
+        // Raising the rate is the guard's doing, not a clamp: only the paper's own request
+        // counts as cut to the free bandwidth.
+        allocation.clamps.cut_to_free = paper.clamps.cut_to_free;
+        let reserve_taken = allocation.migration.saturating_sub(paper.migration);
+        allocation.guard = Some(GuardReport { guard, needed, reserve_taken, unmet });
+        allocation
+    }
+}
+
+/// `ceil(U / rho)` for a ratio `rho` in `(0, 1]`: below `2^127`, so a `u128` holds it.
+fn convergence_rate(latest: BytesPerSec, max_dirty_ratio: Share) -> u128 {
+    let bits = u128::from(max_dirty_ratio.to_fixed().to_bits());
+    // U / rho = U * 2^63 / bits, rounded up by adding bits - 1 (no wrap: U * 2^63 < 2^127).
+    let numerator = crate::wide::mul(latest.0, 1 << 63).saturating_add(bits.saturating_sub(1));
+    crate::wide::div(numerator, bits).unwrap_or(u128::MAX)
+}
+
+/// `U + ceil(R * 10^6 / T_left_us)`; `u128::MAX` (unbounded) when no time is left.
+fn deadline_rate(latest: BytesPerSec, to_send: u64, left_us: u64) -> u128 {
+    let left = u128::from(left_us);
+    let numerator = crate::wide::mul(to_send, 1_000_000).saturating_add(left.saturating_sub(1));
+    let drain = crate::wide::div(numerator, left).unwrap_or(u128::MAX);
+    drain.saturating_add(u128::from(latest.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::DirtyRates;
+    use crate::units::Bytes;
+
+    const T: BytesPerSec = BytesPerSec(12_500_000);
+    const IDLE: LinkSample = LinkSample::new(T, BytesPerSec(0));
+
+    fn live(latest: u64, previous: u64, earlier_mean: u64) -> RoundContext {
+        RoundContext {
+            round: 4,
+            kind: RoundKind::Live,
+            dirty: DirtyRates {
+                latest: Some(BytesPerSec(latest)),
+                previous: Some(BytesPerSec(previous)),
+                earlier_mean: Some(BytesPerSec(earlier_mean)),
+            },
+            ..RoundContext::FIRST
+        }
+    }
+
+    fn plus(config: BdaPlusConfig) -> BdaPlus {
+        BdaPlus::new(config).unwrap()
+    }
+
+    fn no_floor() -> BdaPlusConfig {
+        BdaPlusConfig { bda: BdaConfig { floor: Share::ZERO, ..BdaConfig::default() }, ..BdaPlusConfig::default() }
+    }
+
+    #[test]
+    fn config_rules() {
+        let zero_ratio = BdaPlusConfig { max_dirty_ratio: Some(Share::ZERO), ..BdaPlusConfig::default() };
+        assert_eq!(BdaPlus::new(zero_ratio), Err(BdaPlusConfigError::DirtyRatioZero));
+        let zero_deadline = BdaPlusConfig { deadline_us: Some(0), ..BdaPlusConfig::default() };
+        assert_eq!(BdaPlus::new(zero_deadline), Err(BdaPlusConfigError::DeadlineZero));
+        let config = BdaPlusConfig {
+            first_round_reserve: Some(BytesPerSec(5)),
+            deadline_us: Some(7),
+            on_unmet: UnmetAction::Abort,
+            ..BdaPlusConfig::default()
+        };
+        assert_eq!(plus(config).config(), config);
+        assert_eq!(BdaPlus::default().config(), BdaPlusConfig::default());
+    }
+
+    #[test]
+    fn the_papers_allocation_stands_when_it_satisfies_the_guards() {
+        // U = 2 MB/s, D = 2 MB/s: B = 2 MB/s, E = 10.5 MB/s >= U / (1/2) = 4 MB/s.
+        let ctx = live(2_000_000, 2_000_000, 2_000_000);
+        let a = plus(no_floor()).allocate(&ctx, IDLE);
+        assert_eq!(a, Bda::new(no_floor().bda).allocate(&ctx, IDLE));
+        assert_eq!((a.rule, a.guard), (Rule::Reserve, None));
+    }
+
+    #[test]
+    fn convergence_guard_takes_from_the_reserve() {
+        // U = 5 MB/s, D = 5 MB/s: the paper gives B = 5 MB/s, E = 7.5 MB/s < 2U = 10 MB/s.
+        let a = plus(no_floor()).allocate(&live(5_000_000, 5_000_000, 5_000_000), IDLE);
+        assert_eq!(
+            (a.rule, a.migration, a.reserved),
+            (Rule::ConvergenceGuard, BytesPerSec(10_000_000), BytesPerSec(2_500_000))
+        );
+        let report = a.guard.unwrap();
+        assert_eq!(
+            report,
+            GuardReport {
+                guard: Guard::Convergence,
+                needed: BytesPerSec(10_000_000),
+                reserve_taken: BytesPerSec(2_500_000),
+                unmet: None,
+            }
+        );
+        assert!(!a.clamps.cut_to_free);
+    }
+
+    #[test]
+    fn convergence_guard_rounds_up() {
+        // 1/3 is stored rounded to nearest; U / rho is never below 3 U.
+        let third = Share::from_ratio(1, 3).unwrap();
+        assert_eq!(convergence_rate(BytesPerSec(1_000_000), third), 3_000_000);
+        assert_eq!(convergence_rate(BytesPerSec(7), Share::ONE), 7);
+        assert_eq!(convergence_rate(BytesPerSec::MAX, Share::HALF), 2 * u128::from(u64::MAX));
+        assert_eq!(convergence_rate(BytesPerSec(0), Share::HALF), 0);
+    }
+
+    #[test]
+    fn an_unmet_guard_follows_the_action() {
+        // U = 7 MB/s needs 14 MB/s; only 12.5 MB/s free.
+        let ctx = live(7_000_000, 6_000_000, 6_000_000);
+        let paper = Bda::new(no_floor().bda).allocate(&ctx, IDLE);
+        for action in [UnmetAction::TakeReserve, UnmetAction::Abort] {
+            let a = plus(BdaPlusConfig { on_unmet: action, ..no_floor() }).allocate(&ctx, IDLE);
+            assert_eq!((a.rule, a.migration, a.reserved), (Rule::ConvergenceGuard, T, BytesPerSec(0)));
+            let report = a.guard.unwrap();
+            assert_eq!((report.needed, report.unmet), (BytesPerSec(14_000_000), Some(action)));
+            assert_eq!(report.reserve_taken, T.saturating_sub(paper.migration));
+        }
+        let slow = plus(BdaPlusConfig { on_unmet: UnmetAction::SlowGuest, ..no_floor() }).allocate(&ctx, IDLE);
+        assert_eq!((slow.rule, slow.migration, slow.reserved), (paper.rule, paper.migration, paper.reserved));
+        let report = slow.guard.unwrap();
+        assert_eq!((report.reserve_taken, report.unmet), (BytesPerSec(0), Some(UnmetAction::SlowGuest)));
+    }
+
+    #[test]
+    fn deadline_guard_drains_what_is_left_in_the_time_left() {
+        // 30 MB to send, 10 s of a 15 s deadline gone, U = 1 MB/s: E >= 1 + 30/5 = 7 MB/s.
+        let config = BdaPlusConfig { deadline_us: Some(15_000_000), max_dirty_ratio: None, ..no_floor() };
+        let ctx = RoundContext {
+            to_send: Bytes(30_000_000),
+            elapsed_us: 10_000_000,
+            ..live(1_000_000, 1_000_000, 9_000_000)
+        };
+        // The paper: B = (1 + 81)/10 = 8.2 MB/s, E = 4.3 MB/s.
+        let a = plus(config).allocate(&ctx, IDLE);
+        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(7_000_000)));
+        assert_eq!(a.guard.unwrap().reserve_taken, BytesPerSec(2_700_000));
+        // Past the deadline: unbounded, so unmet, and the link goes to the migration.
+        let late = RoundContext { elapsed_us: 15_000_000, ..ctx };
+        let a = plus(config).allocate(&late, IDLE);
+        assert_eq!((a.migration, a.guard.unwrap().needed), (T, BytesPerSec::MAX));
+        assert_eq!(a.guard.unwrap().unmet, Some(UnmetAction::TakeReserve));
+        // Rounded up: 1 byte in 3 us is 333,333.3 B/s.
+        assert_eq!(deadline_rate(BytesPerSec(0), 1, 3), 333_334);
+        // Beyond u64 still compares above the widest link.
+        let a = plus(config).allocate(&late, LinkSample::new(BytesPerSec::MAX, BytesPerSec(0)));
+        assert_eq!(a.guard.unwrap().unmet, Some(UnmetAction::TakeReserve));
+    }
+
+    #[test]
+    fn the_guard_needing_more_is_reported() {
+        // Convergence needs 2 MB/s, the deadline 1 + 60/5 = 13 MB/s: the deadline binds.
+        let config = BdaPlusConfig { deadline_us: Some(5_000_000), ..no_floor() };
+        let ctx = RoundContext { to_send: Bytes(60_000_000), ..live(1_000_000, 1_000_000, 1_000_000) };
+        let a = plus(config).allocate(&ctx, IDLE);
+        assert_eq!((a.rule, a.guard.unwrap().guard), (Rule::DeadlineGuard, Guard::Deadline));
+        // With little to send the convergence guard binds... and the paper already meets it.
+        let ctx = RoundContext { to_send: Bytes(1), ..ctx };
+        assert_eq!(plus(config).allocate(&ctx, IDLE).guard, None);
+    }
+
+    #[test]
+    fn first_round_keeps_the_configured_reserve() {
+        let config = BdaPlusConfig { first_round_reserve: Some(BytesPerSec(2_500_000)), ..BdaPlusConfig::default() };
+        let a = plus(config).allocate(&RoundContext::FIRST, LinkSample::new(T, BytesPerSec(2_000_000)));
+        assert_eq!(
+            (a.rule, a.migration, a.reserved),
+            (Rule::FirstRound, BytesPerSec(8_000_000), BytesPerSec(2_500_000))
+        );
+        // A reserve above F leaves the floor (5 % of T).
+        let config = BdaPlusConfig { first_round_reserve: Some(BytesPerSec::MAX), ..config };
+        let a = plus(config).allocate(&RoundContext::FIRST, IDLE);
+        assert_eq!((a.rule, a.migration), (Rule::Floor, BytesPerSec(625_000)));
+        // The deadline guard applies in round 1 with U = 0: 12 MB in 2 s needs 6 MB/s.
+        let config = BdaPlusConfig { deadline_us: Some(2_000_000), ..config };
+        let first = RoundContext { to_send: Bytes(12_000_000), ..RoundContext::FIRST };
+        let a = plus(config).allocate(&first, IDLE);
+        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(6_000_000)));
+    }
+
+    #[test]
+    fn stop_and_copy_gets_everything() {
+        let config = BdaPlusConfig { deadline_us: Some(1), first_round_reserve: Some(T), ..BdaPlusConfig::default() };
+        let stop = RoundContext { kind: RoundKind::StopAndCopy, ..live(u64::MAX, 1, 1) };
+        let a = plus(config).allocate(&stop, IDLE);
+        assert_eq!((a.rule, a.migration, a.guard), (Rule::StopAndCopy, T, None));
+    }
+}
