@@ -247,7 +247,10 @@ impl Pacer {
     }
 
     /// [`try_release`](Self::try_release) at a `now` that did not go backwards.
-    #[inline]
+    // Inline where it is a few instructions; out of line on 32-bit targets, where its 64-bit
+    // arithmetic is long and the backwards-clock path would hold a second copy.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
     fn release_at(&mut self, now: u64) -> Release {
         if !self.behind_schedule(now) {
             return self.release_after_due(now);
