@@ -34,11 +34,11 @@
 //! `TAT - remainder(tolerance) / rate`, rounded up to a whole tick (the *due tick* `E`) with
 //! the exact distance below it (the *deficit*, in `1/rate` of a tick). A unit conforms at
 //! `now` when `E - now <= whole ticks of the tolerance`, the tick it may go is
-//! `E - whole ticks of the tolerance`, and a sender that is still behind its schedule
-//! (`now < E`, so the TAT lies ahead of `now`) moves it on by one interval: a subtraction
-//! with a borrow for the remainder and an addition for the ticks. Everything else — a sender
-//! back from idle (`now >= E`), a zero rate, a saturated schedule, a clock that went
-//! backwards — takes a separate, cold path.
+//! `E - whole ticks of the tolerance`, and a sender still behind its schedule (`now < E`, or
+//! `now == E` with the deficit within the tolerance's remainder: the TAT is at or after
+//! `now`) moves it on by one interval: a subtraction with a borrow for the remainder and an
+//! addition for the ticks. Everything else — a sender back from idle, a zero rate, a
+//! saturated schedule, a clock that went backwards — takes a separate, cold path.
 
 use crate::error::PacerConfigError;
 use crate::units::{BytesPerSec, TickHz, Ticks};
