@@ -31,10 +31,12 @@ warnings=(-Wall -Wextra -Werror -pedantic)
 sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=all -g -O1)
 arm_gcc=(arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 --specs=nosys.specs)
 # The 8 KiB flash budget is not met yet (README.md, "The C library"); until it is, this
-# ceiling, just above the measured figure, guards against growth. The state budget is met
-# and enforced.
+# ceiling, just above the measured figure (14,476 bytes), guards against growth. It was
+# raised from 13 KiB when BDA+ entered the kernel: the C library's policy dispatch carries
+# its guards (about 1,400 bytes) ahead of the C configuration that will offer it. The state
+# budget is met and enforced.
 flash_budget=8192
-flash_ceiling=13312
+flash_ceiling=14848
 state_budget=512
 
 step "the header is current: cbindgen $(cbindgen --version | cut -d' ' -f2) output equals include/bda.h"

@@ -27,10 +27,22 @@
 //! clock, or a clock near its end) saturates at [`Ticks::MAX`], which means never, and stays
 //! there whatever the rate does later: it errs towards releasing later, never earlier
 //! (counted in [`Pacer::saturations`]).
+//!
+//! # The per-page path
+//!
+//! The pacer does not store the TAT itself but the quantity its check compares with:
+//! `TAT - remainder(tolerance) / rate`, rounded up to a whole tick (the *due tick* `E`) with
+//! the exact distance below it (the *deficit*, in `1/rate` of a tick). A unit conforms at
+//! `now` when `E - now <= whole ticks of the tolerance`, the tick it may go is
+//! `E - whole ticks of the tolerance`, and a sender still behind its schedule (`now < E`, or
+//! `now == E` with the deficit within the tolerance's remainder: the TAT is at or after
+//! `now`) moves it on by one interval: a subtraction with a borrow for the remainder and an
+//! addition for the ticks. Everything else — a sender back from idle, a zero rate, a
+//! saturated schedule, a clock that went backwards — takes a separate, cold path.
 
 use crate::error::PacerConfigError;
 use crate::units::{BytesPerSec, TickHz, Ticks};
-use crate::wide::mul;
+use crate::wide::{div_rem, mul};
 
 /// The settings of a [`Pacer`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,20 +92,28 @@ pub enum Release {
 }
 
 /// A span of time as whole ticks plus `remainder / rate` of a tick (`remainder < rate`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Span {
     ticks: u64,
     remainder: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// When the next unit is due: `TAT - tolerance.remainder / rate = tick - deficit / rate`,
+/// with `deficit < rate` (the due tick `E` of the module docs and its deficit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-enum Schedule {
-    /// Rate above zero: the theoretical arrival time of the next unit.
-    Running { tat: Span },
-    /// Rate zero: the outstanding debt in bytes x tick_hz (a `u128` split in two).
-    Stopped { debt_high: u64, debt_low: u64 },
+struct Due {
+    tick: u64,
+    deficit: u64,
+}
+
+impl Due {
+    /// No unit goes on the per-page path from tick `tick` on: the deficit exceeds any
+    /// tolerance remainder, so even `now == tick` takes the cold path.
+    const fn closed(tick: u64) -> Self {
+        Self { tick, deficit: u64::MAX }
+    }
 }
 
 /// A rate pacer over the caller's tick clock.
@@ -116,11 +136,16 @@ enum Schedule {
 pub struct Pacer {
     config: PacerConfig,
     rate: u64,
-    /// One unit's interval at the rate.
+    /// One unit's interval at the rate. A zero rate has none, and these two words keep the
+    /// debt it carries into the next rate instead ([`Pacer::debt_at`]).
     interval: Span,
     /// How far the TAT may run ahead of now: `(burst - unit)` at the rate.
     tolerance: Span,
-    schedule: Schedule,
+    /// The most ticks the due tick may lie ahead of `now` for a unit to go: the tolerance's
+    /// whole ticks, or 0 while none can go (rate zero, or a saturated schedule).
+    window: u64,
+    /// When the next unit is due; [`Due::closed`] while none can go.
+    due: Due,
     last_now: Ticks,
     saturations: u32,
     clock_went_backwards: u32,
@@ -136,7 +161,8 @@ impl Pacer {
             rate: 0,
             interval: Span::default(),
             tolerance: Span::default(),
-            schedule: Schedule::Stopped { debt_high: 0, debt_low: 0 },
+            window: 0,
+            due: Due::closed(0),
             last_now: now,
             saturations: 0,
             clock_went_backwards: 0,
@@ -149,54 +175,49 @@ impl Pacer {
     /// rate up to `now` and at the new rate after it.
     pub fn set_rate(&mut self, rate: BytesPerSec, now: Ticks) {
         let now = self.clock(now);
-        let debt = self.debt_at(now);
+        let debt = self.debt_at(now.0);
         self.rate = rate.0;
         if rate.0 == 0 {
-            self.schedule = Schedule::Stopped {
-                debt_high: u64::try_from(debt >> 64).unwrap_or(u64::MAX),
-                debt_low: u64::try_from(debt & u128::from(u64::MAX)).unwrap_or(u64::MAX),
+            self.interval = Span {
+                ticks: u64::try_from(debt >> 64).unwrap_or(u64::MAX),
+                remainder: u64::try_from(debt & u128::from(u64::MAX)).unwrap_or(u64::MAX),
             };
+            self.window = 0;
+            self.due = Due::closed(0);
             return;
         }
-        self.interval = self.span(mul(self.config.unit_bytes, self.config.tick_hz.0));
+        let interval = self.span(mul(self.config.unit_bytes, self.config.tick_hz.0));
+        // An interval past the end of the clock: adding it must overflow whatever the due
+        // tick, so that the unit after the next saturates (a remainder of `u64::MAX` always
+        // borrows a tick).
+        self.interval =
+            if interval.ticks == u64::MAX { Span { ticks: u64::MAX, remainder: u64::MAX } } else { interval };
         let slack = self.config.burst_bytes.saturating_sub(self.config.unit_bytes);
         self.tolerance = self.span(mul(slack, self.config.tick_hz.0));
+        self.window = self.tolerance.ticks;
         let wait = self.span(debt);
-        let tat = self.add(Span { ticks: now.0, remainder: 0 }, wait);
-        self.schedule = Schedule::Running { tat };
+        self.schedule(now.0, wait);
     }
 
     /// Whether one unit may go at `now`, and if so counts it as released. If not, says from
     /// which tick it may (ask again then) — or that the rate is zero.
+    #[inline]
     pub fn try_release(&mut self, now: Ticks) -> Release {
-        let now = self.clock(now);
-        let answer = self.next_release(now);
-        if answer == Release::Now
-            && let Schedule::Running { tat } = self.schedule
-        {
-            // An idle pacer does not bank credit beyond the burst: start from now.
-            let start = tat.max(Span { ticks: now.0, remainder: 0 });
-            self.schedule = Schedule::Running { tat: self.add(start, self.interval) };
+        if now < self.last_now {
+            return self.release_after_backwards_clock();
         }
-        answer
+        self.last_now = now;
+        self.release_at(now.0)
     }
 
     /// Like [`try_release`](Self::try_release) but releases nothing.
+    #[inline]
     pub fn next_release(&self, now: Ticks) -> Release {
-        let Schedule::Running { tat } = self.schedule else {
-            return Release::Blocked;
-        };
-        if tat.ticks == u64::MAX {
-            return Release::NotBefore(Ticks::MAX); // saturated: never
+        if !self.behind_schedule(now.0) {
+            return self.answer_after_due();
         }
-        // Conforming when TAT <= now + tolerance.
-        let deadline = Span { ticks: now.0.saturating_add(self.tolerance.ticks), remainder: self.tolerance.remainder };
-        if tat <= deadline {
-            return Release::Now;
-        }
-        // The earliest tick n with TAT <= n + tolerance: ceil(TAT - tolerance).
-        let round_up = u64::from(tat.remainder > self.tolerance.remainder);
-        Release::NotBefore(Ticks(tat.ticks.saturating_sub(self.tolerance.ticks).saturating_add(round_up)))
+        // `now <= E` here: the lead does not wrap.
+        if self.due.tick.wrapping_sub(now.0) > self.window { self.waiting() } else { Release::Now }
     }
 
     /// The current rate.
@@ -225,24 +246,140 @@ impl Pacer {
         self.clock_went_backwards
     }
 
-    /// The bytes x tick_hz the sender still owes at `now` (zero when the bucket is full).
-    fn debt_at(&self, now: Ticks) -> u128 {
-        match self.schedule {
-            Schedule::Stopped { debt_high, debt_low } => (u128::from(debt_high) << 64) | u128::from(debt_low),
-            // A schedule past the end of the clock owes more than any rate can repay in it.
-            Schedule::Running { tat } if tat.ticks == u64::MAX => u128::MAX,
-            Schedule::Running { tat } if tat.ticks >= now.0 => {
-                // Below (2^64-1)^2 + 2^64: fits a u128.
-                mul(tat.ticks.saturating_sub(now.0), self.rate).saturating_add(u128::from(tat.remainder))
-            }
-            Schedule::Running { .. } => 0,
+    /// [`try_release`](Self::try_release) at a `now` that did not go backwards.
+    // Inline where it is a few instructions; out of line on 32-bit targets, where its 64-bit
+    // arithmetic is long and the backwards-clock path would hold a second copy.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    fn release_at(&mut self, now: u64) -> Release {
+        if !self.behind_schedule(now) {
+            return self.release_after_due(now);
         }
+        // `now <= E` here: the lead does not wrap.
+        if self.due.tick.wrapping_sub(now) > self.window {
+            return self.waiting();
+        }
+        self.advance();
+        Release::Now
+    }
+
+    /// Whether the TAT lies at or after `now`, so that a release moves it on by one interval:
+    /// `now < E`, or `now == E` with the deficit within the tolerance's remainder (a sender
+    /// exactly on time). Otherwise the pacer was idle, or no unit can go.
+    #[inline]
+    fn behind_schedule(&self, now: u64) -> bool {
+        now < self.due.tick || (now == self.due.tick && self.due.deficit <= self.tolerance.remainder)
+    }
+
+    /// The answer when the due tick lies more than the window ahead of now: the earliest
+    /// tick `n` with `E - n <= window`. (A closed schedule of a zero rate has `E = 0`, so it
+    /// never gets here.)
+    fn waiting(&self) -> Release {
+        // `E - now > window`, so this does not wrap.
+        Release::NotBefore(Ticks(self.due.tick.wrapping_sub(self.window)))
+    }
+
+    /// The answer after the TAT: at a zero rate, with a saturated schedule, or after an idle
+    /// spell.
+    #[cold]
+    #[inline(never)]
+    fn answer_after_due(&self) -> Release {
+        if self.rate == 0 {
+            Release::Blocked
+        } else if self.due.tick == u64::MAX {
+            Release::NotBefore(Ticks::MAX) // saturated: never
+        } else {
+            Release::Now
+        }
+    }
+
+    /// [`try_release`](Self::try_release) after the TAT.
+    #[cold]
+    #[inline(never)]
+    fn release_after_due(&mut self, now: u64) -> Release {
+        let answer = self.answer_after_due();
+        if answer == Release::Now {
+            // An idle pacer does not bank credit beyond the burst: start from now.
+            self.schedule(now, self.interval);
+        }
+        answer
+    }
+
+    /// [`try_release`](Self::try_release) at a `now` earlier than an earlier call's: counted,
+    /// and the later time kept.
+    #[cold]
+    #[inline(never)]
+    fn release_after_backwards_clock(&mut self) -> Release {
+        self.clock_went_backwards = self.clock_went_backwards.saturating_add(1);
+        self.release_at(self.last_now.0)
+    }
+
+    /// Moves the TAT on by one interval.
+    #[inline]
+    fn advance(&mut self) {
+        let Due { tick, deficit } = self.due;
+        let moved = match deficit.checked_sub(self.interval.remainder) {
+            Some(deficit) => tick.checked_add(self.interval.ticks).map(|tick| Due { tick, deficit }),
+            // The deficit stays below the rate: a borrow takes one tick's worth back.
+            None => tick.checked_add(self.interval.ticks).and_then(|tick| tick.checked_add(1)).map(|tick| Due {
+                tick,
+                deficit: deficit.wrapping_sub(self.interval.remainder).wrapping_add(self.rate),
+            }),
+        };
+        match moved {
+            Some(due) => self.due = due,
+            None => self.saturate(),
+        }
+    }
+
+    /// Sets the TAT to `start + span`.
+    fn schedule(&mut self, start: u64, span: Span) {
+        let tolerance_remainder = self.tolerance.remainder;
+        // E = start + span.ticks + ceil((span.remainder - tolerance.remainder) / rate), a
+        // fraction in (-1, 1) when both remainders are below the rate.
+        let (round_up, deficit) = if span.remainder > tolerance_remainder {
+            (1, self.rate.saturating_sub(span.remainder.saturating_sub(tolerance_remainder)))
+        } else {
+            (0, tolerance_remainder.saturating_sub(span.remainder))
+        };
+        // A due tick of `u64::MAX` is past the end of the clock too.
+        match start.checked_add(span.ticks).and_then(|tick| tick.checked_add(round_up)) {
+            Some(tick) if tick < u64::MAX => self.due = Due { tick, deficit },
+            _ => self.saturate(),
+        }
+    }
+
+    /// The schedule has run past the end of the `u64` clock: never, from now on.
+    #[cold]
+    #[inline(never)]
+    fn saturate(&mut self) {
+        self.saturations = self.saturations.saturating_add(1);
+        self.due = Due::closed(u64::MAX);
+        self.window = 0;
+    }
+
+    /// The bytes x tick_hz the sender still owes at `now` (zero when the bucket is full).
+    fn debt_at(&self, now: u64) -> u128 {
+        if self.rate == 0 {
+            return (u128::from(self.interval.ticks) << 64) | u128::from(self.interval.remainder);
+        }
+        // A schedule past the end of the clock owes more than any rate can repay in it.
+        if self.due.tick == u64::MAX {
+            return u128::MAX;
+        }
+        // TAT - now = (E - now) + (tolerance.remainder - deficit) / rate; nothing past E.
+        self.due.tick.checked_sub(now).map_or(0, |lead| {
+            // Below (2^64 - 1)^2 + 2^64: the sum fits a u128.
+            mul(lead, self.rate)
+                .wrapping_add(u128::from(self.tolerance.remainder))
+                .saturating_sub(u128::from(self.due.deficit))
+        })
     }
 
     /// `scaled / rate` ticks as a [`Span`], for a rate above zero.
     fn span(&mut self, scaled: u128) -> Span {
         let rate = u128::from(self.rate);
-        let (ticks, remainder) = crate::wide::div_rem(scaled, rate).unwrap_or((u128::MAX, 0));
+        let (ticks, remainder) = div_rem(scaled, rate).unwrap_or((u128::MAX, 0));
         match u64::try_from(ticks) {
             Ok(ticks) => Span { ticks, remainder: u64::try_from(remainder).unwrap_or(0) },
             Err(_) => {
@@ -252,28 +389,7 @@ impl Pacer {
         }
     }
 
-    /// `a + b` with the remainders carried into whole ticks; saturates at `u64::MAX` ticks.
-    // Out of line on 32-bit targets, where its 64-bit carries are long and it has two
-    // callers; 64-bit targets keep the per-page path free of the call.
-    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-    fn add(&mut self, a: Span, b: Span) -> Span {
-        // Both remainders are below the rate, so their sum needs at most one carry.
-        let room = self.rate.saturating_sub(b.remainder);
-        let (remainder, carry) = if a.remainder >= room {
-            (a.remainder.saturating_sub(room), 1)
-        } else {
-            (a.remainder.saturating_add(b.remainder), 0)
-        };
-        let ticks = a.ticks.checked_add(b.ticks).and_then(|t| t.checked_add(carry));
-        match ticks {
-            Some(ticks) => Span { ticks, remainder },
-            None => {
-                self.saturations = self.saturations.saturating_add(1);
-                Span { ticks: u64::MAX, remainder: 0 }
-            }
-        }
-    }
-
+    /// `now`, or the latest earlier `now` if the clock went backwards (counted).
     fn clock(&mut self, now: Ticks) -> Ticks {
         if now < self.last_now {
             self.clock_went_backwards = self.clock_went_backwards.saturating_add(1);

@@ -194,6 +194,9 @@ impl Predictor {
         let stride = usize::from(self.stride());
         let history_rounds = usize::from(self.history_rounds);
         let cursor = usize::from(self.cursor);
+        // The thresholds as bit-sliced constants, once per round.
+        let min_dirty_rounds = Threshold::new(self.min_dirty_rounds);
+        let max_deferrals = Threshold::new(self.max_deferrals);
         // The last word's pages: all 64 when `pages` is a multiple of 64, else the low
         // `pages % 64` bits, that is `u64::MAX` shifted right by `(64 - pages % 64) % 64`.
         let last_word_mask = u64::MAX >> (self.pages.wrapping_neg() % 64);
@@ -201,9 +204,10 @@ impl Predictor {
         // `stride >= history_rounds >= 1` always; `max` and `min` say so in a form the
         // optimiser can see, so no panic path of `chunks_exact_mut` or `split_at_mut` is
         // left in the code (the C library's no-panic link check found both).
-        let words = storage.chunks_exact_mut(stride.max(1)).zip(dirty).zip(send.iter_mut()).enumerate();
-        for (index, ((planes, &dirty_word), send_word)) in words {
-            let mask = if index.saturating_add(1) == needed { last_word_mask } else { u64::MAX };
+        let words = storage.chunks_exact_mut(stride.max(1)).zip(dirty).zip(send.iter_mut());
+        let last_index = needed.saturating_sub(1);
+        for (index, ((planes, &dirty_word), send_word)) in words.enumerate() {
+            let mask = if index == last_index { last_word_mask } else { u64::MAX };
             let dirtied = dirty_word & mask;
             let (history, counters) = planes.split_at_mut(history_rounds.min(planes.len()));
             // The newest round replaces the oldest in the ring of history planes.
@@ -215,18 +219,20 @@ impl Predictor {
                 *send_word = 0;
                 continue;
             }
+            let count = counters_of(counters);
             let deferred = match round {
                 PredictorRound::StopAndCopy => 0,
                 PredictorRound::Live => {
-                    let likely = lanes_at_least(&count_lanes(history), self.min_dirty_rounds);
-                    let may_wait = !lanes_at_least(counters, self.max_deferrals);
+                    let likely = min_dirty_rounds.lanes_reached(count_lanes(history));
+                    let may_wait = !max_deferrals.lanes_reached(count);
                     dirtied & likely & may_wait
                 }
             };
             *send_word = (dirtied | pending) & !deferred;
-            increment_lanes(counters, deferred);
-            plan.send.0 = plan.send.0.saturating_add(pages_in(*send_word));
-            plan.deferred.0 = plan.deferred.0.saturating_add(pages_in(deferred));
+            increment_lanes(counters, count, deferred);
+            // Each page counts at most once in each sum, so neither passes `pages`: no wrap.
+            plan.send.0 = plan.send.0.wrapping_add(pages_in(*send_word));
+            plan.deferred.0 = plan.deferred.0.wrapping_add(pages_in(deferred));
         }
         self.cursor = self.cursor.saturating_add(1).checked_rem(self.history_rounds).unwrap_or(0);
         Ok(plan)
@@ -245,9 +251,76 @@ fn pages_in(word: u64) -> u64 {
     u64::from(word.count_ones())
 }
 
-/// Counts, for each of 64 lanes, in how many of `planes` its bit is set: the result's plane
-/// `j` holds bit `j` of each lane's count (a bit-sliced ripple-carry adder).
+/// A number of up to four bits (at most 15) as four lane masks, least significant first:
+/// `u64::MAX` where the number has a one.
+#[derive(Clone, Copy)]
+struct Threshold([u64; COUNT_PLANES]);
+
+impl Threshold {
+    fn new(value: u8) -> Self {
+        Self(core::array::from_fn(|bit| {
+            let set = u32::try_from(bit).ok().and_then(|b| value.checked_shr(b)).unwrap_or(0) & 1;
+            u64::from(set).wrapping_neg()
+        }))
+    }
+
+    /// The lanes whose bit-sliced number in `planes` (least significant plane first) is at
+    /// least this threshold: a comparison from the top bit down, all 64 lanes at once.
+    // Out of line on 32-bit targets, where each 64-bit step is two and it has two callers.
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    fn lanes_reached(self, [p0, p1, p2, p3]: [u64; COUNT_PLANES]) -> u64 {
+        let [v0, v1, v2, v3] = self.0;
+        // `greater`: lanes already above the threshold; `equal`: lanes equal to it so far.
+        // Written out: a loop over the four planes is left rolled at `opt-level = "s"`.
+        let (greater, equal) = (p3 & !v3, !(p3 ^ v3));
+        let (greater, equal) = (greater | (equal & p2 & !v2), equal & !(p2 ^ v2));
+        let (greater, equal) = (greater | (equal & p1 & !v1), equal & !(p1 ^ v1));
+        greater | (equal & p0 & !v0) | (equal & !(p0 ^ v0))
+    }
+}
+
+/// The counter planes of a word (fewer than [`COUNT_PLANES`] when `K` is short), zero-padded.
+fn counters_of(counters: &[u64]) -> [u64; COUNT_PLANES] {
+    let plane = |index: usize| counters.get(index).copied().unwrap_or(0);
+    [plane(0), plane(1), plane(2), plane(3)]
+}
+
+/// `(a + b + c)` per lane as a sum bit and a carry bit (a full adder, 64 lanes at once).
+fn full_add(a: u64, b: u64, c: u64) -> (u64, u64) {
+    let partial = a ^ b;
+    (partial ^ c, (a & b) | (partial & c))
+}
+
+/// Counts, for each of 64 lanes, in how many of the (at most eight) `planes` its bit is set:
+/// the result's plane `j` holds bit `j` of each lane's count.
 fn count_lanes(planes: &[u64]) -> [u64; COUNT_PLANES] {
+    // A tree of adders takes a third of the ripple's instructions where a 64-bit word is
+    // one register; on 32-bit targets (thumbv7em) the ripple's loop takes 450 bytes less
+    // flash. Both give the same counts (tested).
+    if cfg!(target_pointer_width = "64") { count_lanes_tree(planes) } else { count_lanes_ripple(planes) }
+}
+
+/// [`count_lanes`] as a carry-save tree of seven full adders: about 30 word operations.
+fn count_lanes_tree(planes: &[u64]) -> [u64; COUNT_PLANES] {
+    // Missing planes (H < 8) count as clean rounds.
+    let planes: [u64; 8] = match <&[u64; 8]>::try_from(planes) {
+        Ok(all) => *all,
+        Err(_) => core::array::from_fn(|index| planes.get(index).copied().unwrap_or(0)),
+    };
+    let [p0, p1, p2, p3, p4, p5, p6, p7] = planes;
+    let (ones_a, twos_a) = full_add(p0, p1, p2);
+    let (ones_b, twos_b) = full_add(p3, p4, p5);
+    let (ones_c, twos_c) = full_add(ones_a, ones_b, p6);
+    let (ones, twos_d) = full_add(ones_c, p7, 0);
+    let (twos_e, fours_a) = full_add(twos_a, twos_b, twos_c);
+    let (twos, fours_b) = full_add(twos_e, twos_d, 0);
+    let (fours, eights) = full_add(fours_a, fours_b, 0);
+    [ones, twos, fours, eights]
+}
+
+/// [`count_lanes`] as a bit-sliced ripple-carry adder: each plane is added to the count.
+fn count_lanes_ripple(planes: &[u64]) -> [u64; COUNT_PLANES] {
     let mut count = [0_u64; COUNT_PLANES];
     for &plane in planes {
         let mut carry = plane;
@@ -260,36 +333,22 @@ fn count_lanes(planes: &[u64]) -> [u64; COUNT_PLANES] {
     count
 }
 
-/// The lanes whose bit-sliced number in `planes` (least significant plane first) is at
-/// least `value`.
-fn lanes_at_least(planes: &[u64], value: u8) -> u64 {
-    let mut greater = 0_u64;
-    let mut equal = u64::MAX;
-    for (bit, &plane) in planes.iter().enumerate().rev() {
-        let value_bit = u32::try_from(bit).ok().and_then(|b| value.checked_shr(b)).unwrap_or(0) & 1;
-        if value_bit == 1 {
-            equal &= plane;
-        } else {
-            greater |= equal & plane;
-            equal &= !plane;
+/// Adds one to the bit-sliced counters (`count`, as read from `planes`) of the lanes in
+/// `lanes`, clears all other lanes, and writes the planes back.
+fn increment_lanes(planes: &mut [u64], [c0, c1, c2, c3]: [u64; COUNT_PLANES], lanes: u64) {
+    // A ripple-carry increment, written out (see `Threshold::lanes_reached`); a plane past
+    // the counter's `C` is not written.
+    let mut write = |index: usize, sum: u64| {
+        if let Some(plane) = planes.get_mut(index) {
+            *plane = sum & lanes;
         }
-    }
-    // Bits of `value` above the planes' width make it larger than any lane.
-    let width = u32::try_from(planes.len()).unwrap_or(u32::MAX);
-    if value.checked_shr(width).unwrap_or(0) != 0 {
-        return 0;
-    }
-    greater | equal
-}
-
-/// Adds one to the bit-sliced counters of the lanes in `lanes` and clears all other lanes.
-fn increment_lanes(planes: &mut [u64], lanes: u64) {
-    let mut carry = lanes;
-    for plane in planes {
-        let next_carry = *plane & carry;
-        *plane = (*plane ^ carry) & lanes;
-        carry = next_carry;
-    }
+    };
+    write(0, c0 ^ lanes);
+    let carry = lanes & c0;
+    write(1, c1 ^ carry);
+    let carry = carry & c1;
+    write(2, c2 ^ carry);
+    write(3, c3 ^ (carry & c2));
 }
 
 #[cfg(test)]
@@ -315,23 +374,49 @@ mod tests {
         // Lane 0 set in 3 planes, lane 1 in 8, lane 2 in none.
         let planes = [0b011, 0b011, 0b011, 0b010, 0b010, 0b010, 0b010, 0b010];
         let count = count_lanes(&planes);
-        assert_eq!(lanes_at_least(&count, 3) & 0b111, 0b011);
-        assert_eq!(lanes_at_least(&count, 4) & 0b111, 0b010);
-        assert_eq!(lanes_at_least(&count, 8) & 0b111, 0b010);
-        assert_eq!(lanes_at_least(&count, 9) & 0b111, 0b000);
-        assert_eq!(lanes_at_least(&count, 0), u64::MAX);
-        assert_eq!(lanes_at_least(&[0b1], 2), 0);
+        let at_least = |value| Threshold::new(value).lanes_reached(count) & 0b111;
+        assert_eq!(at_least(3), 0b011);
+        assert_eq!(at_least(4), 0b010);
+        assert_eq!(at_least(8), 0b010);
+        assert_eq!(at_least(9), 0b000);
+        assert_eq!(Threshold::new(0).lanes_reached(count), u64::MAX);
+        // Fewer than eight planes: the missing ones are clean.
+        assert_eq!(Threshold::new(2).lanes_reached(count_lanes(&[0b1])), 0);
+        assert_eq!(Threshold::new(1).lanes_reached(count_lanes(&[0b1])) & 0b11, 0b1);
+    }
+
+    #[test]
+    fn the_tree_and_the_ripple_count_alike() {
+        // Planes where lane j is set in plane i when bit i of j is: all 256 histories of
+        // eight rounds across four words, then every shorter history.
+        for word in 0..4_u64 {
+            let planes: [u64; 8] = core::array::from_fn(|plane| {
+                (0..64).filter(|lane| (word * 64 + lane) >> plane & 1 == 1).fold(0, |acc, lane| acc | 1 << lane)
+            });
+            for rounds in 0..=8 {
+                let (tree, ripple) = (count_lanes_tree(&planes[..rounds]), count_lanes_ripple(&planes[..rounds]));
+                assert_eq!(tree, ripple, "word {word}, {rounds} rounds");
+                for lane in 0..64 {
+                    let count = (0..4).map(|bit| (tree[bit] >> lane & 1) << bit).sum::<u64>();
+                    assert_eq!(count, u64::from(((word * 64 + lane) & ((1 << rounds) - 1)).count_ones()));
+                }
+            }
+        }
     }
 
     #[test]
     fn counters_increment_and_reset() {
         let mut planes = [0_u64; 2];
-        increment_lanes(&mut planes, 0b11);
-        increment_lanes(&mut planes, 0b01);
+        let increment = |planes: &mut [u64; 2], lanes| {
+            let count = counters_of(planes);
+            increment_lanes(planes, count, lanes);
+        };
+        increment(&mut planes, 0b11);
+        increment(&mut planes, 0b01);
         assert_eq!(planes, [0b00, 0b01]); // lane 0 = 2, lane 1 reset
-        increment_lanes(&mut planes, 0b01);
+        increment(&mut planes, 0b01);
         assert_eq!(planes, [0b01, 0b01]); // lane 0 = 3
-        assert_eq!(lanes_at_least(&planes, 3), 0b01);
+        assert_eq!(Threshold::new(3).lanes_reached(counters_of(&planes)), 0b01);
     }
 
     #[test]

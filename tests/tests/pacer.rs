@@ -150,3 +150,77 @@ proptest! {
         }
     }
 }
+
+/// What a test sender does next.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    /// Ask again at the same tick.
+    Again,
+    /// Move the clock on (or, when negative, back) by this many ticks.
+    Move(i64),
+    /// Jump to the tick the pacer last named, plus this many ticks.
+    Named(u64),
+}
+
+fn any_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        Just(Step::Again),
+        (-1_000_i64..2_000_000).prop_map(Step::Move),
+        prop_oneof![Just(0_u64), Just(1), 0_u64..1_000_000].prop_map(Step::Named),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    /// At a constant rate, every answer equals the GCRA's, computed in exact rationals:
+    /// conforming when `TAT <= now + tolerance`, a release moves `TAT` to
+    /// `max(TAT, now) + interval`, and a wait names `ceil(TAT - tolerance)`, exactly.
+    #[test]
+    fn answers_equal_the_exact_gcra(
+        hz in prop_oneof![Just(1_u64), Just(1_000), Just(1_000_000_000), 1_u64..=1_000_000_000],
+        unit in prop_oneof![Just(1_u64), Just(4096), 1_u64..=1 << 20],
+        extra in prop_oneof![Just(0_u64), 0_u64..=1 << 20],
+        rate in prop_oneof![Just(1_u64), Just(125_000_000), 1_u64..=1 << 40],
+        start in prop_oneof![Just(0_u64), 0_u64..=1 << 60],
+        steps in prop::collection::vec((any_step(), any::<bool>()), 1..300),
+    ) {
+        let config = PacerConfig { tick_hz: TickHz(hz), unit_bytes: unit, burst_bytes: unit + extra };
+        let mut pacer = Pacer::new(config, BytesPerSec(rate), Ticks(start)).unwrap();
+        // Times in 1/rate of a tick.
+        let r = BigInt::from(rate);
+        let interval = BigInt::from(unit) * BigInt::from(hz);
+        let tolerance = BigInt::from(extra) * BigInt::from(hz);
+        let mut tat = BigInt::from(start) * &r;
+        let (mut tick, mut latest, mut named) = (start, start, start);
+        for (step, release) in steps {
+            tick = match step {
+                Step::Again => tick,
+                Step::Move(by) => tick.saturating_add_signed(by),
+                Step::Named(plus) => named.saturating_add(plus),
+            };
+            // try_release ignores a clock that went backwards (next_release keeps no clock).
+            let now = tick.max(latest);
+            let now_scaled = BigInt::from(now) * &r;
+            let expected = if tat <= &now_scaled + &tolerance {
+                Release::Now
+            } else {
+                // ceil((TAT - tolerance) / rate), positive here.
+                let earliest = (&tat - &tolerance + &r - 1) / &r;
+                Release::NotBefore(Ticks(u64::try_from(earliest).unwrap()))
+            };
+            prop_assert_eq!(pacer.next_release(Ticks(now)), expected, "next_release at {}", now);
+            if release {
+                prop_assert_eq!(pacer.try_release(Ticks(tick)), expected, "try_release at {}", tick);
+                latest = now;
+                if expected == Release::Now {
+                    tat = tat.max(now_scaled) + &interval;
+                }
+            }
+            if let Release::NotBefore(at) = expected {
+                named = at.0;
+            }
+        }
+        prop_assert_eq!(pacer.saturations(), 0);
+    }
+}
