@@ -175,14 +175,8 @@ pub struct BdaPlus {
 
 impl Default for BdaPlus {
     fn default() -> Self {
-        let config = BdaPlusConfig::default();
-        Self {
-            bda: Bda::new(config.bda),
-            first_round_reserve: BytesPerSec::ZERO,
-            max_dirty_ratio: Share::HALF,
-            deadline_us: 0,
-            on_unmet: config.on_unmet,
-        }
+        // The default settings pass every rule (a unit test checks it).
+        Self::from_valid(BdaPlusConfig::default())
     }
 }
 
@@ -190,13 +184,19 @@ impl BdaPlus {
     /// BDA+ with the given settings, or the first rule they break.
     pub fn new(config: BdaPlusConfig) -> Result<Self, BdaPlusConfigError> {
         config.validate()?;
-        Ok(Self {
+        Ok(Self::from_valid(config))
+    }
+
+    /// The compact form of settings that passed [`BdaPlusConfig::validate`]: each "off" is
+    /// a zero that the settings themselves may not hold.
+    fn from_valid(config: BdaPlusConfig) -> Self {
+        Self {
             bda: Bda::new(config.bda),
             first_round_reserve: config.first_round_reserve.unwrap_or(BytesPerSec::ZERO),
             max_dirty_ratio: config.max_dirty_ratio.unwrap_or(Share::ZERO),
             deadline_us: config.deadline_us.unwrap_or(0),
             on_unmet: config.on_unmet,
-        })
+        }
     }
 
     /// The settings.
