@@ -345,9 +345,8 @@ pub struct Controller<P, H = FullHistory> {
     profile: Profile,
     policy: P,
     history: H,
-    /// The latest allocation, and the link it was made for.
+    /// The latest allocation.
     allocation: Allocation,
-    link: LinkSample,
     migration_started: Ticks,
     round_started: Ticks,
     /// What the current (or next) round has to send.
@@ -374,7 +373,6 @@ impl<P: Policy + Clone, H: RateHistory + Default> Controller<P, H> {
             policy,
             history: H::default(),
             allocation: Allocation::up_to(BytesPerSec::ZERO, LinkSample::default(), Rule::FirstRound),
-            link: LinkSample::default(),
             migration_started: Ticks::ZERO,
             round_started: Ticks::ZERO,
             to_send: config.memory,
@@ -411,8 +409,7 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         self.phase = Phase::InRound(kind);
         self.round_started = now;
         self.policy.begin_round(&self.context(kind));
-        self.link = link;
-        self.plan(kind, now)
+        self.plan(kind, link, now)
     }
 
     /// Recomputes the current round's allocation for new link figures, keeping the round's
@@ -423,8 +420,7 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
             return Err(self.misuse());
         };
         let now = self.clock(now);
-        self.link = link;
-        self.plan(kind, now)
+        self.plan(kind, link, now)
     }
 
     /// Ends the current round with what the caller measured, and decides what comes next.
@@ -554,8 +550,8 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
 
     /// Allocates under the current link, counting what was clamped; aborts when a guard that
     /// cannot be met is configured to abort.
-    fn plan(&mut self, kind: RoundKind, now: Ticks) -> Result<RoundPlan, ControllerError> {
-        let allocation = self.policy.allocate(&self.context(kind), self.link);
+    fn plan(&mut self, kind: RoundKind, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
+        let allocation = self.policy.allocate(&self.context(kind), link);
         let t = &mut self.telemetry;
         Telemetry::count(&mut t.usage_above_capacity, allocation.clamps.usage_above_capacity);
         Telemetry::count(&mut t.cut_to_free, allocation.clamps.cut_to_free);
@@ -642,13 +638,16 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         None
     }
 
-    /// The rate the policy would give a stop-and-copy round starting now.
+    /// The rate the policy would give a stop-and-copy round starting now, on the free
+    /// bandwidth of the latest allocation (every policy's stop-and-copy rate depends on the
+    /// free bandwidth alone, so the link itself need not be kept: that keeps the C state
+    /// small).
     fn stop_and_copy_rate(&self) -> BytesPerSec {
         let ctx = RoundContext { round: self.round.saturating_add(1), ..self.context(RoundKind::StopAndCopy) };
         // Ask a copy, so the current round's policy state stays as it is.
         let mut policy = self.policy.clone();
         policy.begin_round(&ctx);
-        policy.allocate(&ctx, self.link).migration
+        policy.allocate(&ctx, LinkSample::new(self.allocation.free, BytesPerSec::ZERO)).migration
     }
 
     fn misuse(&self) -> ControllerError {

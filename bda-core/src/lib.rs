@@ -25,6 +25,8 @@
 //!    (`E`) and the guest's service (`B`): [`Bda`], [`BdaPlus`] (BDA with guards that keep
 //!    the migration converging and on time), and the baselines [`Pca`],
 //!    [`Incremental`] (Xen 2.0) and [`Static`] (QEMU's `max-bandwidth`).
+//!    [`link_filter`] conditions the link readings first: `U_used` smoothed, and a reserve
+//!    learned from the VM's measured service traffic ([`LinkFilter`]).
 //! 4. [`controller`] — the pre-copy state machine: rounds, the stop-and-copy decision, the
 //!    non-convergence and stall events ([`Controller`]).
 //! 5. [`predictor`] — PPC: which dirty pages to hold back because they will likely be
@@ -124,6 +126,7 @@
 pub mod controller;
 pub mod error;
 pub mod history;
+pub mod link_filter;
 pub mod pacer;
 pub mod policy;
 pub mod predictor;
@@ -140,10 +143,12 @@ pub use error::{
     PredictorConfigError, PredictorError,
 };
 pub use history::{DirtyRates, FullHistory, RateHistory, WindowHistory};
+pub use link_filter::{LinkFilter, LinkFilterConfig};
 pub use pacer::{Pacer, PacerConfig, Release};
 pub use policy::{
     Allocation, AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Clamps, Coefficients, Guard, GuardReport,
-    Incremental, IncrementalConfig, LinkSample, Pca, Policy, RoundContext, RoundKind, Rule, Static, UnmetAction,
+    Incremental, IncrementalConfig, LinkSample, Pca, Policy, ReserveSource, RoundContext, RoundKind, Rule, Static,
+    UnmetAction,
 };
 pub use predictor::{Predictor, PredictorConfig, PredictorPlan, PredictorRound};
 pub use telemetry::Telemetry;

@@ -59,6 +59,9 @@ pub enum bda_rule {
     BDA_RULE_CONVERGENCE_GUARD = 11,
     /// BDA+'s deadline guard raised the rate to `U + R / T_left` (or to the free bandwidth).
     BDA_RULE_DEADLINE_GUARD = 12,
+    /// BDA+ reserved what it learned from the service's measured traffic instead of the
+    /// paper's reserve.
+    BDA_RULE_SERVICE_RESERVE = 13,
 }
 
 /// What comes after a round.
@@ -210,6 +213,7 @@ impl From<Rule> for bda_rule {
             Rule::Held => Self::BDA_RULE_HELD,
             Rule::ConvergenceGuard => Self::BDA_RULE_CONVERGENCE_GUARD,
             Rule::DeadlineGuard => Self::BDA_RULE_DEADLINE_GUARD,
+            Rule::ServiceReserve => Self::BDA_RULE_SERVICE_RESERVE,
         }
     }
 }

@@ -11,7 +11,8 @@
 //! - [`workload`]: which pages the guest writes, how fast (presets and their assumptions);
 //! - [`link`]: how the flows share the capacity, and what an overloaded link loses;
 //! - [`scenario`]: everything a run needs but the policy and the seed;
-//! - [`run`]: the step loop, and what a run reports.
+//! - [`run`]: the step loop, and what a run reports;
+//! - [`paper`] and [`tradeoff`]: the experiments, their tables and plots.
 
 pub mod bitmap;
 pub mod link;
@@ -20,5 +21,6 @@ pub mod plot;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod tradeoff;
 pub mod units;
 pub mod workload;

@@ -37,6 +37,24 @@ pub enum Background {
 }
 
 impl Background {
+    /// Checks that the rates are finite and not negative and the bursts fit their cycle.
+    pub fn validate(&self) -> Result<(), String> {
+        let rate_ok = |r: f64| r.is_finite() && r >= 0.0;
+        match *self {
+            Self::Constant { rate } if rate_ok(rate) => Ok(()),
+            Self::Constant { .. } => Err("the rate must be finite and not negative".into()),
+            Self::Bursty { base, burst, period_s, burst_s } => {
+                if !(rate_ok(base) && rate_ok(burst)) {
+                    Err("the rates must be finite and not negative".into())
+                } else if !(period_s.is_finite() && period_s > 0.0 && burst_s >= 0.0 && burst_s <= period_s) {
+                    Err("a burst must last between 0 and its whole cycle, and the cycle must be positive".into())
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
     /// The background's demand at `t_s` seconds.
     pub fn rate(&self, t_s: f64) -> f64 {
         match *self {

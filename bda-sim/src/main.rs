@@ -7,7 +7,8 @@ use bda_sim::link::Background;
 use bda_sim::paper::{PaperOptions, run_paper};
 use bda_sim::report::{PolicySummary, comparison_table, round_table, summary_line};
 use bda_sim::run::{RunResult, simulate};
-use bda_sim::scenario::{PAGE_BYTES, PolicyKind, Scenario, UsageReading};
+use bda_sim::scenario::{FirstRoundReserve, OnUnmet, PAGE_BYTES, PolicyKind, ReserveArg, Scenario, UsageReading};
+use bda_sim::tradeoff::{ServiceProfile, TradeoffOptions, default_profiles, run_tradeoff};
 use bda_sim::units::{parse_bytes, parse_rate, parse_seconds};
 use bda_sim::workload::{WorkloadKind, WorkloadParams};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -72,6 +73,27 @@ enum Command {
         #[command(flatten)]
         scenario: ScenarioArgs,
     },
+    /// The trade-off experiment: service shortfall against total time per workload, for PCA,
+    /// Incremental, Static, the paper's BDA and BDA+ at several rho_max settings with and
+    /// with each source of its reserve; a CSV, an SVG per service profile and workload, and a
+    /// report. The service is a flow of its own (--service-factor 0 unless set), in two
+    /// profiles: bursty (idle, bursting to 8MB/s for 5s of every 20s) and steady (4MB/s);
+    /// --service-flow or --service-burst replace both with the one they describe.
+    Tradeoff {
+        /// The results folder.
+        #[arg(long, default_value = "results/tradeoff")]
+        out: PathBuf,
+        /// Seeds per point.
+        #[arg(long, default_value_t = 10)]
+        seeds: u64,
+        /// No progress bar.
+        #[arg(long)]
+        no_progress: bool,
+        /// The link, traffic and BDA+ settings (memory defaults to 1GiB; the workload is set
+        /// by the experiment).
+        #[command(flatten)]
+        scenario: ScenarioArgs,
+    },
     /// Prints the scenario the flags resolve to, as JSON (a starting point for --config).
     Scenario {
         #[command(flatten)]
@@ -113,6 +135,20 @@ struct ScenarioArgs {
     /// How long a burst lasts [default: 5s].
     #[arg(long, value_parser = parse_seconds)]
     burst_for: Option<f64>,
+    /// The service's own flow, e.g. 2MB/s, on top of what follows the page writes
+    /// [default: none].
+    #[arg(long, value_parser = parse_rate)]
+    service_flow: Option<u64>,
+    /// The service flow bursts to this rate (with --service-burst-every and
+    /// --service-burst-for).
+    #[arg(long, value_parser = parse_rate)]
+    service_burst: Option<u64>,
+    /// How often a service burst starts [default: 30s].
+    #[arg(long, value_parser = parse_seconds)]
+    service_burst_every: Option<f64>,
+    /// How long a service burst lasts [default: 5s].
+    #[arg(long, value_parser = parse_seconds)]
+    service_burst_for: Option<f64>,
     /// Share of the capacity an overloaded link still carries, (0, 1] [default: 0.9].
     #[arg(long)]
     efficiency: Option<f64>,
@@ -164,6 +200,27 @@ struct ScenarioArgs {
     /// BDA's coefficients in the utilisation form instead of the dirty-rate form.
     #[arg(long)]
     bda_utilisation: bool,
+    /// BDA+: rho_max, the largest ratio of dirty rate to migration rate its convergence guard
+    /// accepts, percent; 0 turns the guard off [default: 50].
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100))]
+    bda_plus_rho_max: Option<u8>,
+    /// BDA+: the deadline guard's target total time, e.g. 150s [default: none].
+    #[arg(long, value_parser = parse_seconds)]
+    bda_plus_deadline: Option<f64>,
+    /// BDA+: round 1's reserve for the service: none, measured (the service's traffic just
+    /// before the migration) or a rate such as 2MB/s [default: none].
+    #[arg(long, value_parser = parse_first_round_reserve)]
+    bda_plus_first_round_reserve: Option<FirstRoundReserve>,
+    /// BDA+: what happens when the free bandwidth is below what a guard needs
+    /// [default: take-reserve].
+    #[arg(long, value_enum)]
+    bda_plus_on_unmet: Option<OnUnmet>,
+    /// BDA+: where the reserve comes from before the guards [default: dirty-rate].
+    #[arg(long, value_enum)]
+    bda_plus_reserve: Option<ReserveArg>,
+    /// Smooth U_used with bda-core's LinkFilter before the policies see it.
+    #[arg(long)]
+    smooth_usage: bool,
     /// Static's cap [default: 128MiB/s].
     #[arg(long, value_parser = parse_rate)]
     static_cap: Option<u64>,
@@ -174,12 +231,17 @@ struct ScenarioArgs {
 
 impl ScenarioArgs {
     fn resolve(&self) -> Result<Scenario, String> {
+        self.resolve_from(Scenario::new(1 << 30, WorkloadKind::KernelCompile))
+    }
+
+    /// The scenario from `preset` (or the --config file), then the flags.
+    fn resolve_from(&self, preset: Scenario) -> Result<Scenario, String> {
         let mut s = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
                 serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
             }
-            None => Scenario::new(1 << 30, WorkloadKind::KernelCompile),
+            None => preset,
         };
         if self.memory.is_some() || self.workload.is_some() {
             s.memory_bytes = self.memory.unwrap_or(s.memory_bytes);
@@ -197,31 +259,14 @@ impl ScenarioArgs {
         if let Some(link) = self.link {
             s.link.capacity = link as f64;
         }
-        let base = match s.link.background {
-            Background::Constant { rate } | Background::Bursty { base: rate, .. } => rate,
-        };
-        let base = self.background.map_or(base, |b| b as f64);
-        s.link.background = match (self.burst, s.link.background) {
-            (Some(burst), previous) => {
-                let (every, length) = match previous {
-                    Background::Bursty { period_s, burst_s, .. } => (period_s, burst_s),
-                    Background::Constant { .. } => (30.0, 5.0),
-                };
-                Background::Bursty {
-                    base,
-                    burst: burst as f64,
-                    period_s: self.burst_every.unwrap_or(every),
-                    burst_s: self.burst_for.unwrap_or(length),
-                }
-            }
-            (None, Background::Bursty { burst, period_s, burst_s, .. }) => Background::Bursty {
-                base,
-                burst,
-                period_s: self.burst_every.unwrap_or(period_s),
-                burst_s: self.burst_for.unwrap_or(burst_s),
-            },
-            (None, Background::Constant { .. }) => Background::Constant { rate: base },
-        };
+        s.link.background = traffic(s.link.background, self.background, self.burst, self.burst_every, self.burst_for);
+        s.service_flow = traffic(
+            s.service_flow,
+            self.service_flow,
+            self.service_burst,
+            self.service_burst_every,
+            self.service_burst_for,
+        );
         s.link.efficiency = self.efficiency.unwrap_or(s.link.efficiency);
         s.service_factor = self.service_factor.unwrap_or(s.service_factor);
         s.usage_reading = self.usage_reading.unwrap_or(s.usage_reading);
@@ -238,10 +283,50 @@ impl ScenarioArgs {
         s.bda_floor_percent = self.bda_floor_percent.unwrap_or(s.bda_floor_percent);
         s.bda_first_round_rate = self.bda_first_round_rate.or(s.bda_first_round_rate);
         s.bda_utilisation_coefficients |= self.bda_utilisation;
+        if let Some(percent) = self.bda_plus_rho_max {
+            s.bda_plus.max_dirty_ratio_percent = (percent > 0).then_some(percent);
+        }
+        s.bda_plus.deadline_s = self.bda_plus_deadline.or(s.bda_plus.deadline_s);
+        s.bda_plus.first_round_reserve = self.bda_plus_first_round_reserve.unwrap_or(s.bda_plus.first_round_reserve);
+        s.bda_plus.on_unmet = self.bda_plus_on_unmet.unwrap_or(s.bda_plus.on_unmet);
+        s.bda_plus.reserve = self.bda_plus_reserve.unwrap_or(s.bda_plus.reserve);
+        s.smooth_usage |= self.smooth_usage;
         s.static_cap = self.static_cap.unwrap_or(s.static_cap);
         s.time_limit_s = self.time_limit.unwrap_or(s.time_limit_s);
         s.validate()?;
         Ok(s)
+    }
+}
+
+/// A traffic profile from the preset and the flags: `base` overrides the rate (between
+/// bursts), `burst` makes it bursty, `every` and `length` reshape the bursts.
+fn traffic(
+    previous: Background,
+    base: Option<u64>,
+    burst: Option<u64>,
+    every: Option<f64>,
+    length: Option<f64>,
+) -> Background {
+    let base = match previous {
+        Background::Constant { rate } | Background::Bursty { base: rate, .. } => base.map_or(rate, |b| b as f64),
+    };
+    match (burst, previous) {
+        (Some(burst), previous) => {
+            let (period_s, burst_s) = match previous {
+                Background::Bursty { period_s, burst_s, .. } => (period_s, burst_s),
+                Background::Constant { .. } => (30.0, 5.0),
+            };
+            Background::Bursty {
+                base,
+                burst: burst as f64,
+                period_s: every.unwrap_or(period_s),
+                burst_s: length.unwrap_or(burst_s),
+            }
+        }
+        (None, Background::Bursty { burst, period_s, burst_s, .. }) => {
+            Background::Bursty { base, burst, period_s: every.unwrap_or(period_s), burst_s: length.unwrap_or(burst_s) }
+        }
+        (None, Background::Constant { .. }) => Background::Constant { rate: base },
     }
 }
 
@@ -294,6 +379,15 @@ fn describe(s: &Scenario) -> String {
         s.service_factor,
         s.usage_reading
     )
+}
+
+/// `none`, `measured` or a rate.
+fn parse_first_round_reserve(text: &str) -> Result<FirstRoundReserve, String> {
+    match text {
+        "none" => Ok(FirstRoundReserve::None),
+        "measured" => Ok(FirstRoundReserve::Measured),
+        rate => parse_rate(rate).map(FirstRoundReserve::Fixed).map_err(|e| format!("{e} (or none, measured)")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -375,6 +469,30 @@ fn run(cli: Cli) -> Result<(), String> {
             print!("{report}");
             println!(
                 "\nwrote {} (an SVG and a CSV per figure, points.csv, report.txt) in {:.1} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::Tradeoff { out, seeds, no_progress, scenario } => {
+            if seeds == 0 {
+                return Err("--seeds must be at least 1".into());
+            }
+            let mut preset = Scenario::new(1 << 30, WorkloadKind::KernelCompile);
+            preset.service_factor = 0.0;
+            let base = scenario.resolve_from(preset)?;
+            // The flags' service flow, if they name one; otherwise the two default profiles.
+            let custom = scenario.service_flow.is_some() || scenario.service_burst.is_some();
+            let profiles = if custom {
+                vec![ServiceProfile { name: "custom".into(), flow: base.service_flow }]
+            } else {
+                default_profiles()
+            };
+            let started = std::time::Instant::now();
+            let options = TradeoffOptions { seeds, out: out.clone(), base, profiles, progress: !no_progress };
+            let (_, report) = run_tradeoff(&options)?;
+            print!("{report}");
+            println!(
+                "\nwrote {} (tradeoff.csv, an SVG per workload, tradeoff.txt) in {:.1} s",
                 out.display(),
                 started.elapsed().as_secs_f64()
             );

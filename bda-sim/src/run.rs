@@ -16,13 +16,14 @@
 //! demand, gets nothing. At the end every page must be current at the destination.
 
 use bda_core::{
-    AnyPolicy, Bytes, BytesPerSec, Controller, ControllerConfig, LinkSample, Next, PageSize, Predictor,
-    PredictorConfig, PredictorRound, RoundKind, RoundReport, StopReason, TickHz, Ticks,
+    AnyPolicy, Bytes, BytesPerSec, Controller, ControllerConfig, ControllerError, LinkFilter, LinkFilterConfig,
+    LinkSample, Next, PageSize, Predictor, PredictorConfig, PredictorRound, RoundKind, RoundReport, StopReason, TickHz,
+    Ticks, UnmetAction,
 };
 use serde::Serialize;
 
 use crate::bitmap::Bitmap;
-use crate::scenario::{PAGE_BYTES, PolicyKind, Scenario, UsageReading};
+use crate::scenario::{PAGE_BYTES, PolicyKind, ReserveArg, Scenario, UsageReading};
 use crate::workload::Workload;
 
 /// One round of a run.
@@ -88,6 +89,40 @@ pub struct RunResult {
     pub trace: Vec<RoundTrace>,
 }
 
+/// How a run ended.
+enum End {
+    /// Stop-and-copy ended, for this reason, after this downtime (seconds).
+    Completed(StopReason, f64),
+    /// The scenario's time limit cancelled it.
+    TimeLimit,
+    /// BDA+ aborted it: a guard configured to abort could not be met.
+    Aborted,
+}
+
+/// The stop reason of a run that BDA+ aborted because a guard could not be met.
+pub const GUARD_ABORT: &str = "Aborted (guard unmet)";
+
+/// A run aborted before its first page: BDA+'s round 1 could not meet its deadline guard.
+fn aborted_at_start(policy: PolicyKind, seed: u64) -> RunResult {
+    RunResult {
+        policy,
+        seed,
+        completed: false,
+        converged: false,
+        stop_reason: Some(GUARD_ABORT.to_string()),
+        total_time_s: 0.0,
+        downtime_s: 0.0,
+        rounds: 0,
+        bytes_sent: 0,
+        pages_resent: 0,
+        service_demanded: 0.0,
+        service_delivered: 0.0,
+        service_shortfall_pct: 0.0,
+        peak_link_load: 0.0,
+        trace: Vec::new(),
+    }
+}
+
 /// The state of the round being sent.
 struct Round {
     to_send: Bitmap,
@@ -114,13 +149,15 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
         stop: scenario.stop_conditions(),
         ..ControllerConfig::new(Bytes(scenario.memory_bytes), hz)
     };
-    let mut controller: Controller<AnyPolicy> =
-        Controller::new(config, scenario.policy(policy)?).map_err(|e| e.to_string())?;
     let mut predictor = Predictor::new(PredictorConfig::default(), pages).map_err(|e| e.to_string())?;
     let mut predictor_storage = vec![0; predictor.storage_words()];
     predictor.init_storage(&mut predictor_storage).map_err(|e| e.to_string())?;
 
     let mut workload = Workload::new(scenario.workload.clone(), pages, seed);
+    let service_before = (workload.write_rate(0.0) * page * scenario.service_factor + scenario.service_flow.rate(0.0))
+        .min(scenario.link.capacity);
+    let mut controller: Controller<AnyPolicy> =
+        Controller::new(config, scenario.policy(policy, service_before)?).map_err(|e| e.to_string())?;
     let mut dirty_log = Bitmap::new(pages);
     let mut stale = Bitmap::full(pages);
     let mut pending = Bitmap::new(pages);
@@ -130,16 +167,29 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
         UsageReading::Other => background,
         UsageReading::AllButMigration => background + service,
     };
-    let service_demand = |rate: f64| rate * page * scenario.service_factor;
-    let sample = |capacity: f64, used: f64| {
-        LinkSample::new(BytesPerSec(capacity.floor() as u64), BytesPerSec(used.round() as u64))
-    };
+    // The service: `service_factor` bytes per page written, plus its own flow.
+    let service_demand = |rate: f64, t_s: f64| rate * page * scenario.service_factor + scenario.service_flow.rate(t_s);
     let link = scenario.link;
+    // The readings go through bda-core's link filter: it learns BDA+'s service reserve from
+    // the service's measured traffic, and smooths U_used when the scenario asks for it.
+    let mut filter = LinkFilter::new(LinkFilterConfig::default(), hz);
+    let learn_service = policy == PolicyKind::BdaPlus && scenario.bda_plus.reserve == ReserveArg::ServiceTraffic;
+    let mut sample = |used: f64, service: f64, t_s: f64| {
+        let raw = LinkSample::new(BytesPerSec(link.capacity.floor() as u64), BytesPerSec(used.round() as u64));
+        let service = learn_service.then(|| BytesPerSec(service.round() as u64));
+        let filtered = filter.update(raw, service, ticks(t_s));
+        LinkSample {
+            other_usage: if scenario.smooth_usage { filtered.other_usage } else { raw.other_usage },
+            ..filtered
+        }
+    };
 
     let mut now_s = 0.0_f64;
     let mut measured_usage =
-        usage(link.background.rate(0.0), service_demand(workload.write_rate(0.0)).min(link.capacity));
+        usage(link.background.rate(0.0), service_demand(workload.write_rate(0.0), 0.0).min(link.capacity));
+    let mut measured_service = service_before;
     let mut interval_usage = 0.0;
+    let mut interval_service = 0.0;
     let mut interval_start = 0.0;
     let mut next_reassess = scenario.reassess_s;
     let mut credit = 0.0_f64;
@@ -148,9 +198,17 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
     let mut peak_link_load = 0.0_f64;
     let mut sent_pages = 0_u64;
     let mut trace = Vec::new();
-    let mut pause_service_rate = 0.0;
+    // The page-write rate the paused guest's service would have followed.
+    let mut pause_write_rate = 0.0;
+    // The share of the guest's time a BDA+ `slow-guest` action has taken away (0..=0.99).
+    let mut throttle = 0.0_f64;
+    let mut throttled_rounds = 0_u32;
 
-    let plan = controller.begin_round(sample(link.capacity, measured_usage), ticks(0.0)).map_err(|e| e.to_string())?;
+    let plan = match controller.begin_round(sample(measured_usage, measured_service, 0.0), ticks(0.0)) {
+        Ok(plan) => plan,
+        Err(ControllerError::GuardUnmet) => return Ok(aborted_at_start(policy, seed)),
+        Err(e) => return Err(e.to_string()),
+    };
     let mut allocation = plan.allocation;
     let mut round = Round {
         to_send: Bitmap::full(pages),
@@ -164,18 +222,20 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
         kind: plan.kind,
     };
 
-    let (completed, stop_reason, downtime_s) = loop {
+    let end = loop {
         if now_s >= scenario.time_limit_s {
-            break (false, None, 0.0);
+            break End::TimeLimit;
         }
         let paused = round.kind == RoundKind::StopAndCopy;
         let write_rate = if paused { 0.0 } else { workload.write_rate(now_s) };
-        let service_want = if paused { pause_service_rate } else { service_demand(write_rate) };
+        // A throttled guest serves less, but its users still ask: the demand stays whole.
+        let service_want = service_demand(if paused { pause_write_rate } else { write_rate }, now_s);
+        let service_offered = service_want * (1.0 - throttle);
         let background = link.background.rate(now_s);
         let migration_want = if round.sent < round.total { allocation.migration.0 as f64 } else { 0.0 };
         // A paused guest's service is in demand but cannot run: it gets nothing.
         let [migration_rate, service_rate, background_rate] =
-            link.share([migration_want, if paused { 0.0 } else { service_want }, background]);
+            link.share([migration_want, if paused { 0.0 } else { service_offered }, background]);
         peak_link_load = peak_link_load.max((migration_rate + service_rate + background_rate) / link.capacity);
 
         // The step: at most step_s, to the next reassessment, and to the round's last page.
@@ -198,7 +258,7 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
             credit -= page;
         }
         if !paused {
-            workload.run(now_s, dt, |p| {
+            workload.run(now_s, dt * (1.0 - throttle), |p| {
                 dirty_log.set(p);
                 stale.set(p);
             });
@@ -206,6 +266,7 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
         service_demanded += service_want * dt;
         service_delivered += service_rate * dt;
         interval_usage += usage(background_rate, service_rate) * dt;
+        interval_service += service_rate * dt;
         now_s += dt;
 
         if round.sent == round.total {
@@ -232,7 +293,7 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
                 duration_s,
             });
             if verdict.next == Next::Complete {
-                break (true, verdict.stop_reason, duration_s);
+                break End::Completed(verdict.stop_reason.unwrap_or(StopReason::Requested), duration_s);
             }
             // Plan the next round's pages.
             let mut to_send = Bitmap::new(pages);
@@ -253,12 +314,19 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
                 *p = (*p | d) & !s;
             }
             if verdict.next == Next::StopAndCopy {
-                pause_service_rate = service_demand(workload.write_rate(now_s));
+                pause_write_rate = workload.write_rate(now_s);
             }
-            let plan = controller
-                .begin_round(sample(link.capacity, measured_usage), ticks(now_s))
-                .map_err(|e| e.to_string())?;
+            let plan = match controller.begin_round(sample(measured_usage, measured_service, now_s), ticks(now_s)) {
+                Ok(plan) => plan,
+                Err(ControllerError::GuardUnmet) => break End::Aborted,
+                Err(e) => return Err(e.to_string()),
+            };
             allocation = plan.allocation;
+            if allocation.guard.and_then(|g| g.unmet) == Some(UnmetAction::SlowGuest) {
+                // QEMU's auto-converge: 20 % at first, 10 % more per round, at most 99 %.
+                throttled_rounds += 1;
+                throttle = (0.1 + 0.1 * f64::from(throttled_rounds)).min(0.99);
+            }
             round = Round {
                 total: to_send.count(),
                 to_send,
@@ -276,26 +344,39 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
             let length = now_s - interval_start;
             if length > 0.0 {
                 measured_usage = interval_usage / length;
+                measured_service = interval_service / length;
             }
             interval_usage = 0.0;
+            interval_service = 0.0;
             interval_start = now_s;
             next_reassess = now_s + scenario.reassess_s;
-            let plan =
-                controller.reassess(sample(link.capacity, measured_usage), ticks(now_s)).map_err(|e| e.to_string())?;
-            allocation = plan.allocation;
+            match controller.reassess(sample(measured_usage, measured_service, now_s), ticks(now_s)) {
+                Ok(plan) => allocation = plan.allocation,
+                Err(ControllerError::GuardUnmet) => break End::Aborted,
+                Err(e) => return Err(e.to_string()),
+            }
         }
     };
 
+    let converged = matches!(end, End::Completed(StopReason::DowntimeTarget | StopReason::FewPagesLeft, _));
+    let (completed, downtime_s) = match end {
+        End::Completed(_, downtime_s) => (true, downtime_s),
+        End::TimeLimit | End::Aborted => (false, 0.0),
+    };
+    let stop_reason = match end {
+        End::Completed(reason, _) => Some(format!("{reason:?}")),
+        End::TimeLimit => None,
+        End::Aborted => Some(GUARD_ABORT.to_string()),
+    };
     if completed && !stale.is_empty() {
         return Err(format!("{} pages are stale at the destination after the migration", stale.count()));
     }
-    let converged = matches!(stop_reason, Some(StopReason::DowntimeTarget | StopReason::FewPagesLeft));
     Ok(RunResult {
         policy,
         seed,
         completed,
         converged: completed && converged,
-        stop_reason: stop_reason.map(|r| format!("{r:?}")),
+        stop_reason,
         total_time_s: now_s,
         downtime_s,
         rounds: trace.len() as u32,

@@ -2,8 +2,8 @@
 
 use bda_core::{
     AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, DirtyRates, FullHistory,
-    Incremental, IncrementalConfig, LinkSample, Pca, Policy, RateHistory, RoundContext, RoundKind, Rule, Share, Static,
-    UnmetAction, WindowHistory,
+    Incremental, IncrementalConfig, LinkSample, Pca, Policy, RateHistory, ReserveSource, RoundContext, RoundKind, Rule,
+    Share, Static, UnmetAction, WindowHistory,
 };
 use bda_tests::any_u64;
 use num_bigint::BigInt;
@@ -169,8 +169,13 @@ proptest! {
         first_round_rate in prop::option::of(any_u64()),
         floor_ppm in floor_ppm(),
         coefficients in coefficients(),
+        // Only BDA+ reads a learned service reserve; the others must ignore it.
+        service_reserve in prop::option::of(any_u64()),
     ) {
-        let link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
+        let mut link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
+        if let Some(b) = service_reserve {
+            link = link.with_service_reserve(BytesPerSec(b));
+        }
         let free = capacity.saturating_sub(other_usage);
         let policy = bda(floor_ppm, coefficients, first_round_rate);
         let first = policy.allocate(&RoundContext::FIRST, link);
@@ -197,8 +202,13 @@ proptest! {
         increments in (any_u64(), any_u64(), any_u64()),
         floor_ppm in floor_ppm(),
         coefficients in coefficients(),
+        // Only BDA+ reads a learned service reserve; the others must ignore it.
+        service_reserve in prop::option::of(any_u64()),
     ) {
-        let link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
+        let mut link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
+        if let Some(b) = service_reserve {
+            link = link.with_service_reserve(BytesPerSec(b));
+        }
         let free = capacity.saturating_sub(other_usage);
         let (start, increment, ceiling) = increments;
         let (start, ceiling) = (start.min(ceiling), start.max(ceiling));
@@ -253,8 +263,15 @@ proptest! {
         action in prop_oneof![Just(UnmetAction::TakeReserve), Just(UnmetAction::SlowGuest), Just(UnmetAction::Abort)],
         floor_ppm in floor_ppm(),
         coefficients in coefficients(),
+        (reserve, service_reserve) in (
+            prop_oneof![Just(ReserveSource::DirtyRate), Just(ReserveSource::ServiceTraffic)],
+            prop::option::of(any_u64()),
+        ),
     ) {
-        let link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
+        let mut link = LinkSample::new(BytesPerSec(capacity), BytesPerSec(other_usage));
+        if let Some(b) = service_reserve {
+            link = link.with_service_reserve(BytesPerSec(b));
+        }
         let free = capacity.saturating_sub(other_usage);
         let paper_config = BdaConfig { first_round_rate: None, floor: Share::from_ppm(floor_ppm).unwrap(), coefficients };
         let ratio = ratio_ppm.map(|ppm| Share::from_ppm(ppm).unwrap());
@@ -264,6 +281,7 @@ proptest! {
             max_dirty_ratio: ratio,
             deadline_us,
             on_unmet: action,
+            reserve,
         }).unwrap();
         let ctx = RoundContext {
             round: rates.len() as u32 + 1, kind, dirty: history(&rates), to_send: Bytes(to_send), elapsed_us,
@@ -272,11 +290,25 @@ proptest! {
         let paper = Bda::new(paper_config).allocate(&ctx, link);
         prop_assert_eq!(a.free.0, free);
         prop_assert_eq!(a.migration.0.checked_add(a.reserved.0), Some(free));
-        prop_assert!(a.migration.0 >= Share::from_ppm(floor_ppm).unwrap().of(capacity).min(free));
+        let floor = Share::from_ppm(floor_ppm).unwrap().of(capacity).min(free);
+        prop_assert!(a.migration.0 >= floor);
+        // The rate before the guards: the paper's, or F less the learned reserve (round 1:
+        // less the larger of it and the configured one), raised to the floor.
+        let learned = service_reserve.filter(|_| reserve == ReserveSource::ServiceTraffic);
+        let base = match (kind, learned) {
+            (RoundKind::StopAndCopy, _) => free,
+            (RoundKind::First, learned) => {
+                free.saturating_sub(first_round_reserve.unwrap_or(0).max(learned.unwrap_or(0))).max(floor)
+            }
+            (RoundKind::Live, Some(b)) => free.saturating_sub(b).max(floor),
+            (RoundKind::Live, None) => paper.migration.0,
+        };
         match kind {
             RoundKind::StopAndCopy => prop_assert_eq!((a.migration.0, a.guard), (free, None)),
-            RoundKind::Live => prop_assert!(a.migration >= paper.migration, "{a:?} {paper:?}"),
-            RoundKind::First => {}
+            _ => prop_assert!(a.migration.0 >= base, "{a:?} below {base}"),
+        }
+        if a.guard.is_none() || a.guard.is_some_and(|g| g.unmet == Some(UnmetAction::SlowGuest)) {
+            prop_assert_eq!(a.migration.0, base, "{:?}", a);
         }
         // Each guard's exact rate; a guard is met when E reaches it.
         let latest = q(rates.last().copied().unwrap_or(0));
@@ -299,7 +331,7 @@ proptest! {
         if let Some(report) = a.guard {
             let largest = needs.iter().max().unwrap();
             prop_assert_eq!(report.unmet.is_some(), largest > &q(free));
-            if report.unmet == Some(UnmetAction::SlowGuest) && kind == RoundKind::Live {
+            if report.unmet == Some(UnmetAction::SlowGuest) && kind == RoundKind::Live && learned.is_none() {
                 prop_assert_eq!((a.migration, a.rule, report.reserve_taken), (paper.migration, paper.rule, BytesPerSec(0)));
             }
             // The reported rate is the largest exact need, rounded up.

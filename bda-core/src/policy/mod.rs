@@ -26,7 +26,7 @@ mod pca;
 mod static_cap;
 
 pub use bda::{Bda, BdaConfig, Coefficients};
-pub use bda_plus::{BdaPlus, BdaPlusConfig, Guard, GuardReport, UnmetAction};
+pub use bda_plus::{BdaPlus, BdaPlusConfig, Guard, GuardReport, ReserveSource, UnmetAction};
 pub use incremental::{Incremental, IncrementalConfig};
 pub use pca::Pca;
 pub use static_cap::Static;
@@ -42,6 +42,10 @@ use crate::units::{Bytes, BytesPerSec};
 /// only measure "everything but the migration" may pass that instead; the reserve BDA keeps
 /// for the guest then sits on top of the service's current traffic, which protects the
 /// service more and lets the migration converge less.
+///
+/// `service_reserve` is what to reserve for the VM's own service, learned from its measured
+/// traffic by a [`LinkFilter`](crate::LinkFilter); only [`BdaPlus`] configured with
+/// [`ReserveSource::ServiceTraffic`] reads it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LinkSample {
@@ -49,12 +53,20 @@ pub struct LinkSample {
     pub capacity: BytesPerSec,
     /// `U_used`: the traffic on the link that is not this VM's.
     pub other_usage: BytesPerSec,
+    /// The reserve learned from the VM's service traffic; `None` when it is not measured.
+    pub service_reserve: Option<BytesPerSec>,
 }
 
 impl LinkSample {
-    /// A sample of a link of `capacity` carrying `other_usage` of other traffic.
+    /// A sample of a link of `capacity` carrying `other_usage` of other traffic, with no
+    /// service measurement.
     pub const fn new(capacity: BytesPerSec, other_usage: BytesPerSec) -> Self {
-        Self { capacity, other_usage }
+        Self { capacity, other_usage, service_reserve: None }
+    }
+
+    /// The same sample with a reserve learned from the VM's service traffic.
+    pub const fn with_service_reserve(self, reserve: BytesPerSec) -> Self {
+        Self { service_reserve: Some(reserve), ..self }
     }
 
     /// `F = T - U_used`, the bandwidth left for this VM; zero when the other traffic fills or
@@ -137,6 +149,9 @@ pub enum Rule {
     ConvergenceGuard = 11,
     /// BDA+'s deadline guard raised the rate to `U + R / T_left` (or to `F`).
     DeadlineGuard = 12,
+    /// BDA+ reserved what it learned from the service's measured traffic
+    /// ([`ReserveSource::ServiceTraffic`]) instead of equation 4's reserve.
+    ServiceReserve = 13,
 }
 
 /// What an allocation had to clamp to keep its invariants. Nothing is clamped silently: the
