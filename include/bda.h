@@ -872,7 +872,9 @@ typedef struct bda_telemetry {
    */
   uint32_t pacer_clock_went_backwards;
   /**
-   * BDA+: allocations in which a guard took bandwidth from the paper's reserve.
+   * BDA+: allocations in which a guard took bandwidth from the paper's reserve (with
+   * `BDA_UNMET_ABORT`, the aborting allocation counts too: it was computed, though never
+   * handed out).
    */
   uint32_t guard_took_reserve;
   /**

@@ -219,7 +219,9 @@ pub struct bda_telemetry {
     pub pacer_saturations: u32,
     /// Pacer calls whose `now` was earlier than an earlier call's.
     pub pacer_clock_went_backwards: u32,
-    /// BDA+: allocations in which a guard took bandwidth from the paper's reserve.
+    /// BDA+: allocations in which a guard took bandwidth from the paper's reserve (with
+    /// `BDA_UNMET_ABORT`, the aborting allocation counts too: it was computed, though never
+    /// handed out).
     pub guard_took_reserve: u32,
     /// BDA+: allocations in which a guard needed more than the free bandwidth (whatever the
     /// action, `BDA_ERR_GUARD_UNMET` included).
