@@ -959,8 +959,10 @@ static void check_guard(const bda_plan *plan) {
     CHECK(plan->guard_reserve_taken_bytes_per_s <= plan->migration_bytes_per_s);
     CHECK(plan->guard_unmet == 0 || plan->guard_unmet == BDA_UNMET_TAKE_RESERVE ||
           plan->guard_unmet == BDA_UNMET_SLOW_GUEST);
-    /* Unmet exactly when the free bandwidth is below the need. */
-    CHECK((plan->guard_unmet != 0) == (plan->guard_needed_bytes_per_s > plan->free_bytes_per_s));
+    /* Unmet exactly when the free bandwidth is below the need; a need saturated at
+     * UINT64_MAX may stand for more, so on a free bandwidth of UINT64_MAX it may be either. */
+    CHECK((plan->guard_unmet != 0) == (plan->guard_needed_bytes_per_s > plan->free_bytes_per_s) ||
+          (plan->guard_needed_bytes_per_s == UINT64_MAX && plan->free_bytes_per_s == UINT64_MAX));
 }
 
 /* Round 1 on `free` B/s, ended after a second that dirtied `dirtied` bytes, then round 2. */
