@@ -271,19 +271,18 @@ impl bda_config {
             BDA_UNMET_ABORT => UnmetAction::Abort,
             _ => return Err(bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
         };
-        let bda_plus = BdaPlus::new(BdaPlusConfig {
-            bda,
-            first_round_reserve: off_if_zero(self.bda_plus_first_round_reserve_bytes_per_s).map(BytesPerSec),
-            max_dirty_ratio,
-            deadline_us: off_if_zero(self.bda_plus_deadline_us),
-            on_unmet,
-        })?;
         let policy = match self.policy {
             BDA_POLICY_BDA => AnyPolicy::Bda(Bda::new(bda)),
             BDA_POLICY_PCA => AnyPolicy::Pca(Pca),
             BDA_POLICY_INCREMENTAL => incremental,
             BDA_POLICY_STATIC => AnyPolicy::Static(Static::new(BytesPerSec(self.static_cap_bytes_per_s))),
-            _ => AnyPolicy::BdaPlus(bda_plus),
+            _ => AnyPolicy::BdaPlus(BdaPlus::new(BdaPlusConfig {
+                bda,
+                first_round_reserve: off_if_zero(self.bda_plus_first_round_reserve_bytes_per_s).map(BytesPerSec),
+                max_dirty_ratio,
+                deadline_us: off_if_zero(self.bda_plus_deadline_us),
+                on_unmet,
+            })?),
         };
         let controller = ControllerConfig {
             memory: Bytes(self.memory_bytes),
