@@ -754,6 +754,15 @@ typedef struct bda_plan {
    */
   bda_guard guard;
   /**
+   * BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
+   * below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
+   * `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
+   * `BDA_UNMET_SLOW_GUEST` (the paper's rate stands; slow the guest's dirtying until the
+   * guard can hold). With `BDA_UNMET_ABORT` the call returns `BDA_ERR_GUARD_UNMET` instead
+   * of a plan.
+   */
+  uint32_t guard_unmet;
+  /**
    * BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
    * `UINT64_MAX` (a deadline already passed needs that much); may exceed
    * `free_bytes_per_s`.
@@ -764,15 +773,6 @@ typedef struct bda_plan {
    * guest's service gets that much less than BDA alone would have left it.
    */
   uint64_t guard_reserve_taken_bytes_per_s;
-  /**
-   * BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
-   * below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
-   * `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
-   * `BDA_UNMET_SLOW_GUEST` (the paper's rate stands; slow the guest's dirtying until the
-   * guard can hold). With `BDA_UNMET_ABORT` the call returns `BDA_ERR_GUARD_UNMET` instead
-   * of a plan.
-   */
-  uint32_t guard_unmet;
 } bda_plan;
 
 /**

@@ -142,13 +142,6 @@ pub struct bda_plan {
     /// BDA+: the guard that needed more than the paper's rate; `BDA_GUARD_NONE` if none did
     /// (the three `guard_*` fields below are then 0).
     pub guard: bda_guard,
-    /// BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
-    /// `UINT64_MAX` (a deadline already passed needs that much); may exceed
-    /// `free_bytes_per_s`.
-    pub guard_needed_bytes_per_s: u64,
-    /// BDA+: how much of the paper's reserve the guard gave the migration, in bytes/s: the
-    /// guest's service gets that much less than BDA alone would have left it.
-    pub guard_reserve_taken_bytes_per_s: u64,
     /// BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
     /// below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
     /// `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
@@ -156,6 +149,13 @@ pub struct bda_plan {
     /// guard can hold). With `BDA_UNMET_ABORT` the call returns `BDA_ERR_GUARD_UNMET` instead
     /// of a plan.
     pub guard_unmet: u32,
+    /// BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
+    /// `UINT64_MAX` (a deadline already passed needs that much); may exceed
+    /// `free_bytes_per_s`.
+    pub guard_needed_bytes_per_s: u64,
+    /// BDA+: how much of the paper's reserve the guard gave the migration, in bytes/s: the
+    /// guest's service gets that much less than BDA alone would have left it.
+    pub guard_reserve_taken_bytes_per_s: u64,
 }
 
 /// The controller's verdict at the end of a round, from `bda_end_round`.
@@ -301,9 +301,9 @@ impl From<RoundPlan> for bda_plan {
             cut_to_free: clamps.cut_to_free,
             stalled: plan.events.stalled,
             guard,
+            guard_unmet: unmet,
             guard_needed_bytes_per_s: needed,
             guard_reserve_taken_bytes_per_s: taken,
-            guard_unmet: unmet,
         }
     }
 }
