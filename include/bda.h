@@ -4,7 +4,8 @@
  * One migration is one caller-allocated bda_state; nothing is allocated, nothing panics.
  * Conventions, the same for every function:
  *  - Every function returns a bda_status: BDA_OK, or one specific reason (bda_status_str()
- *    gives its message). A refused call changes nothing: outputs are written only on BDA_OK.
+ *    gives its message). A refused call changes nothing (except BDA_ERR_GUARD_UNMET, which
+ *    says bda aborted the migration): outputs are written only on BDA_OK.
  *  - Arguments come in the order state, inputs, outputs; read-only pointers are const; a
  *    buffer is a pointer followed by its length in elements.
  *  - No pointer may be NULL (BDA_ERR_NULL_POINTER) or misaligned for its type
@@ -70,6 +71,15 @@
 #define BDA_POLICY_STATIC 4
 
 /**
+ * `bda_config.policy`: BDA+, the paper's BDA (the `bda_*` fields) followed by guards that
+ * keep pre-copy converging and on time (the `bda_plus_*` fields): a convergence guard
+ * `E >= min(F, ceil(U / rho_max))`, an optional deadline guard
+ * `E >= min(F, U + ceil(R / T_left))` and an optional round-1 reserve. A guard takes what it
+ * needs from the paper's reserve, never more than the free bandwidth `F`.
+ */
+#define BDA_POLICY_BDA_PLUS 5
+
+/**
  * `bda_config.bda_coefficients`: the paper's Fig. 1, `a = U/(U+D)`, `b = D/(U+D)` (default).
  */
 #define BDA_COEFFICIENTS_DIRTY_RATE 1
@@ -80,6 +90,26 @@
 #define BDA_COEFFICIENTS_UTILISATION 2
 
 /**
+ * `bda_config.bda_plus_on_unmet` (and `bda_plan.guard_unmet`): when the free bandwidth is
+ * below what a guard needs, give the migration all of it, taking the whole reserve (the
+ * default).
+ */
+#define BDA_UNMET_TAKE_RESERVE 1
+
+/**
+ * `bda_config.bda_plus_on_unmet` (and `bda_plan.guard_unmet`): keep the paper's reserve and
+ * ask the caller to slow the guest (QEMU's auto-converge or dirty-limit) until the guard
+ * can hold; the migration continues at the paper's rate.
+ */
+#define BDA_UNMET_SLOW_GUEST 2
+
+/**
+ * `bda_config.bda_plus_on_unmet`: give up; the call that found the guard unmet returns
+ * `BDA_ERR_GUARD_UNMET` and the migration is aborted.
+ */
+#define BDA_UNMET_ABORT 3
+
+/**
  * `u64` words in a `bda_state`.
  */
 #define BDA_STATE_WORDS 63
@@ -87,7 +117,8 @@
 /**
  * What a bda call did: `BDA_OK`, or the one reason it refused.
  *
- * A refused call changed nothing: no output was written and the state is as it was.
+ * A refused call changed nothing: no output was written and the state is as it was. The
+ * one exception is `BDA_ERR_GUARD_UNMET`, which reports that bda aborted the migration.
  * Values are stable across releases and never reused.
  */
 enum bda_status
@@ -184,6 +215,15 @@ enum bda_status
    */
   BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE = 114,
   /**
+   * `bda_config.bda_plus_max_dirty_ratio_ppm` is above 1,000,000 (a dirty rate above the
+   * migration rate never converges; 0 turns the guard off).
+   */
+  BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE = 115,
+  /**
+   * `bda_config.bda_plus_on_unmet` is not one of the `BDA_UNMET_*` values.
+   */
+  BDA_ERR_UNMET_ACTION_UNKNOWN = 116,
+  /**
    * The other traffic reported is above the link capacity. Nothing was changed; pass
    * `other_usage = capacity` to report a full link (free bandwidth 0).
    */
@@ -216,6 +256,15 @@ enum bda_status
    * `bda_predictor_plan_round` in round 1, which sends all of memory.
    */
   BDA_ERR_FIRST_ROUND = 306,
+  /**
+   * `bda_begin_round` or `bda_reassess` under BDA+ with `BDA_UNMET_ABORT`: a guard needed
+   * more than the free bandwidth, so bda aborted the migration (unlike every other
+   * refusal, this one changes the state: it is aborted, and the telemetry counts the
+   * unmet guard). No plan is written; stop sending (the pacer keeps its last rate). Every
+   * later round call returns `BDA_ERR_MIGRATION_ABORTED`, the status that follows the
+   * caller's own `bda_abort`.
+   */
+  BDA_ERR_GUARD_UNMET = 307,
   /**
    * The predictor's storage has fewer words than `bda_predictor_words` reports.
    */
@@ -338,6 +387,35 @@ typedef uint32_t bda_rule;
 #endif // __cplusplus
 
 /**
+ * Which BDA+ guard a plan reports (`bda_plan.guard`).
+ */
+enum bda_guard
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No guard needed more than the paper's rate (and every policy but BDA+).
+   */
+  BDA_GUARD_NONE = 0,
+  /**
+   * The convergence guard: `E >= ceil(U / rho_max)`.
+   */
+  BDA_GUARD_CONVERGENCE = 1,
+  /**
+   * The deadline guard: `E >= U + ceil(R / T_left)`.
+   */
+  BDA_GUARD_DEADLINE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum bda_guard bda_guard;
+#else
+typedef uint32_t bda_guard;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * What comes after a round.
  */
 enum bda_next
@@ -449,8 +527,16 @@ typedef uint32_t bda_release_kind;
  * Units: rates in bytes per second, sizes in bytes or pages, times in microseconds or in
  * ticks of the caller's clock, shares in parts per million. A limit of 0 is off.
  *
- * ABI: `size` must be `sizeof(bda_config)`; later versions append fields only, and accept
- * the sizes of earlier versions.
+ * BDA+ (`BDA_POLICY_BDA_PLUS`) reads the `bda_*` fields for the paper's rule underneath
+ * and the `bda_plus_*` fields for its guards. Every field is checked whatever the policy,
+ * so a config is valid or not on its own.
+ *
+ * ABI: `size` must be `sizeof(bda_config)` as this header defines it. Fields are only ever
+ * appended, never moved, but `bda_init` accepts this version's size alone and refuses
+ * every other with `BDA_ERR_CONFIG_SIZE`: the output structs have no size field, and this
+ * version's `bda_plan` and `bda_telemetry` are larger than the previous one's, so a program
+ * compiled against another header would have its outputs overrun. The refusal makes that
+ * mismatch an error at `bda_init` instead.
  */
 typedef struct bda_config {
   /**
@@ -573,6 +659,29 @@ typedef struct bda_config {
    * ignores it.
    */
   uint32_t reserved;
+  /**
+   * BDA+: `rho_max`, the largest accepted ratio of the dirty rate to the migration rate,
+   * in parts per million (1..1000000; default 500000: the dirty set at least halves each
+   * round; 0 turns the convergence guard off). Its guard raises a live round's rate to
+   * `ceil(U / rho_max)`.
+   */
+  uint32_t bda_plus_max_dirty_ratio_ppm;
+  /**
+   * BDA+: what to do when the free bandwidth is below what a guard needs, a
+   * `BDA_UNMET_*` value (default `BDA_UNMET_TAKE_RESERVE`).
+   */
+  uint32_t bda_plus_on_unmet;
+  /**
+   * BDA+: the target total migration time from the start of round 1, in microseconds
+   * (default 0 = off). Its guard raises the rate to `U + ceil(R * 10^6 / T_left_us)`, with
+   * `R` the bytes the round has to send and `T_left_us` the time left when it starts.
+   */
+  uint64_t bda_plus_deadline_us;
+  /**
+   * BDA+: the rate kept for the guest's service in round 1, in bytes/s (default 0 = none,
+   * as in the paper, which reserves nothing in round 1). The floor still applies.
+   */
+  uint64_t bda_plus_first_round_reserve_bytes_per_s;
 } bda_config;
 
 /**
@@ -599,6 +708,11 @@ typedef struct bda_state {
  *
  * Always `migration_bytes_per_s <= free_bytes_per_s` and
  * `migration_bytes_per_s + reserved_bytes_per_s == free_bytes_per_s`.
+ *
+ * BDA+: `guard` names the guard that needed more than the paper's rate, if any (the one
+ * needing the most when both did). It raised the rate (`rule` is then
+ * `BDA_RULE_CONVERGENCE_GUARD` or `BDA_RULE_DEADLINE_GUARD`) unless it was unmet with
+ * `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule: throttle the guest then.
  */
 typedef struct bda_plan {
   /**
@@ -634,6 +748,31 @@ typedef struct bda_plan {
    * The migration rate has been 0 for longer than `stall_after_us`.
    */
   bool stalled;
+  /**
+   * BDA+: the guard that needed more than the paper's rate; `BDA_GUARD_NONE` if none did
+   * (the three `guard_*` fields below are then 0).
+   */
+  bda_guard guard;
+  /**
+   * BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
+   * below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
+   * `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
+   * `BDA_UNMET_SLOW_GUEST` (the paper's rate stands; slow the guest's dirtying until the
+   * guard can hold). With `BDA_UNMET_ABORT` the call returns `BDA_ERR_GUARD_UNMET` instead
+   * of a plan.
+   */
+  uint32_t guard_unmet;
+  /**
+   * BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
+   * `UINT64_MAX` (a deadline already passed needs that much); may exceed
+   * `free_bytes_per_s`.
+   */
+  uint64_t guard_needed_bytes_per_s;
+  /**
+   * BDA+: how much of the paper's reserve the guard gave the migration, in bytes/s: the
+   * guest's service gets that much less than BDA alone would have left it.
+   */
+  uint64_t guard_reserve_taken_bytes_per_s;
 } bda_plan;
 
 /**
@@ -732,6 +871,17 @@ typedef struct bda_telemetry {
    * Pacer calls whose `now` was earlier than an earlier call's.
    */
   uint32_t pacer_clock_went_backwards;
+  /**
+   * BDA+: allocations in which a guard took bandwidth from the paper's reserve (with
+   * `BDA_UNMET_ABORT`, the aborting allocation counts too: it was computed, though never
+   * handed out).
+   */
+  uint32_t guard_took_reserve;
+  /**
+   * BDA+: allocations in which a guard needed more than the free bandwidth (whatever the
+   * action, `BDA_ERR_GUARD_UNMET` included).
+   */
+  uint32_t guard_unmet;
 } bda_telemetry;
 
 /**
@@ -798,8 +948,10 @@ const char *bda_status_str(uint32_t status);
  * Fills `config` with the defaults: policy BDA with a 5 % floor, QEMU's 300 ms downtime
  * target and Xen 2.0's limits (30 rounds, 3x memory, 50 pages), non-convergence after 3
  * rounds, stall after 10 s, pacer units of one page with a burst of two, and the PPC
- * predictor with 8 rounds of history, threshold 1/2 and at most 3 deferrals in a row. Each
- * field's doc in `bda_config` gives its default.
+ * predictor with 8 rounds of history, threshold 1/2 and at most 3 deferrals in a row; for
+ * BDA+, the convergence guard at `rho_max` = 1/2, no deadline, no round-1 reserve, and the
+ * reserve taken when a guard cannot be met. Each field's doc in `bda_config` gives its
+ * default.
  *
  * `memory_bytes` and `tick_hz` are set to 0: set them before `bda_init`, which refuses 0.
  *
@@ -842,7 +994,10 @@ bda_status bda_config_default(struct bda_config *config);
  * `BDA_ERR_INCREMENTAL_START_ABOVE_CEILING`, `BDA_ERR_MAX_ROUNDS_BELOW_TWO`,
  * `BDA_ERR_SENT_LIMIT_BELOW_MEMORY`, `BDA_ERR_CEILING_FLAG_INVALID`,
  * `BDA_ERR_PACER_BURST_BELOW_UNIT`, `BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE`,
- * `BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE` or `BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE`.
+ * `BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE`, `BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE`,
+ * `BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE` or `BDA_ERR_UNMET_ACTION_UNKNOWN`. A `size` other than
+ * this header's `sizeof(bda_config)` is `BDA_ERR_CONFIG_SIZE`, earlier versions' included
+ * (see `bda_config`).
  *
  * NULL: neither pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
  *
@@ -877,8 +1032,10 @@ bda_status bda_init(struct bda_state *state,
  *
  * Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
  * `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_USAGE_ABOVE_CAPACITY`;
- * `BDA_ERR_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or `BDA_ERR_MIGRATION_ABORTED`.
- * On any error neither `state` nor `*plan` changes.
+ * `BDA_ERR_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or `BDA_ERR_MIGRATION_ABORTED`;
+ * `BDA_ERR_GUARD_UNMET` (BDA+ with `BDA_UNMET_ABORT` only). On any error `*plan` is not
+ * written, and `state` does not change except after `BDA_ERR_GUARD_UNMET`, which leaves the
+ * migration aborted (the round counted, the unmet guard in the telemetry).
  *
  * NULL: no pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
  *
@@ -903,7 +1060,9 @@ bda_status bda_begin_round(struct bda_state *state,
  * Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
  * `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_USAGE_ABOVE_CAPACITY`;
  * `BDA_ERR_NO_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or
- * `BDA_ERR_MIGRATION_ABORTED`. On any error neither `state` nor `*plan` changes.
+ * `BDA_ERR_MIGRATION_ABORTED`; `BDA_ERR_GUARD_UNMET` (BDA+ with `BDA_UNMET_ABORT` only). On
+ * any error `*plan` is not written, and `state` does not change except after
+ * `BDA_ERR_GUARD_UNMET`, which leaves the migration aborted.
  *
  * Thread safety: no other call may use `state` meanwhile.
  *

@@ -68,14 +68,17 @@ scripts/firmware.sh --lose-page >/dev/null
 step "the firmware on an emulated Cortex-M4: three verified migrations, exit status 0, size budgets"
 scripts/firmware.sh | grep -E "^(INFO  (migration|verified|all)|firmware)"
 
+step "the firmware on an emulated Cortex-M4 with BDA+ (feature bda-plus): the same checks"
+scripts/firmware.sh --bda-plus | grep -E "^(INFO  (migration|verified|all)|firmware)"
+
 step "the main job end to end: the firmware loop on the host, every policy and workload"
 cargo build --quiet --release -p firmware
-for policy in bda pca incremental static; do
+for policy in bda bda-plus pca incremental static; do
     for workload in idle busy bursty; do
         target/release/firmware 64 --policy "$policy" --workload "$workload" >/dev/null
     done
 done
-echo "all four policies migrated 64 MiB under each workload; destinations verified"
+echo "all five policies migrated 64 MiB under each workload; destinations verified"
 if target/release/firmware 16 --lose-page >/dev/null 2>&1; then
     echo "test.sh: the host run with a lost page exited 0" >&2
     exit 1

@@ -7,8 +7,8 @@
 #![allow(unsafe_code, reason = "exports C symbols")]
 
 use bda_core::{
-    AnyPolicy, Bda, BdaConfig, Bytes, BytesPerSec, Coefficients, ControllerConfig, IncrementalConfig, PacerConfig,
-    PageSize, Pca, PredictorConfig, Share, Static, StopConditions, TickHz,
+    AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, ControllerConfig,
+    IncrementalConfig, PacerConfig, PageSize, Pca, PredictorConfig, Share, Static, StopConditions, TickHz, UnmetAction,
 };
 
 use crate::ffi::{Out, status_of};
@@ -22,11 +22,29 @@ pub const BDA_POLICY_PCA: u32 = 2;
 pub const BDA_POLICY_INCREMENTAL: u32 = 3;
 /// `bda_config.policy`: one fixed cap, QEMU's `max-bandwidth` (`static_cap_bytes_per_s`).
 pub const BDA_POLICY_STATIC: u32 = 4;
+/// `bda_config.policy`: BDA+, the paper's BDA (the `bda_*` fields) followed by guards that
+/// keep pre-copy converging and on time (the `bda_plus_*` fields): a convergence guard
+/// `E >= min(F, ceil(U / rho_max))`, an optional deadline guard
+/// `E >= min(F, U + ceil(R / T_left))` and an optional round-1 reserve. A guard takes what it
+/// needs from the paper's reserve, never more than the free bandwidth `F`.
+pub const BDA_POLICY_BDA_PLUS: u32 = 5;
 
 /// `bda_config.bda_coefficients`: the paper's Fig. 1, `a = U/(U+D)`, `b = D/(U+D)` (default).
 pub const BDA_COEFFICIENTS_DIRTY_RATE: u32 = 1;
 /// `bda_config.bda_coefficients`: the link's utilisation, `a = U_used/T`, `b = 1 - a`.
 pub const BDA_COEFFICIENTS_UTILISATION: u32 = 2;
+
+/// `bda_config.bda_plus_on_unmet` (and `bda_plan.guard_unmet`): when the free bandwidth is
+/// below what a guard needs, give the migration all of it, taking the whole reserve (the
+/// default).
+pub const BDA_UNMET_TAKE_RESERVE: u32 = 1;
+/// `bda_config.bda_plus_on_unmet` (and `bda_plan.guard_unmet`): keep the paper's reserve and
+/// ask the caller to slow the guest (QEMU's auto-converge or dirty-limit) until the guard
+/// can hold; the migration continues at the paper's rate.
+pub const BDA_UNMET_SLOW_GUEST: u32 = 2;
+/// `bda_config.bda_plus_on_unmet`: give up; the call that found the guard unmet returns
+/// `BDA_ERR_GUARD_UNMET` and the migration is aborted.
+pub const BDA_UNMET_ABORT: u32 = 3;
 
 /// The settings of one migration. Fill it with `bda_config_default`, set `memory_bytes` and
 /// `tick_hz` (they have no default), change what you need, then pass it to `bda_init`, which
@@ -35,8 +53,16 @@ pub const BDA_COEFFICIENTS_UTILISATION: u32 = 2;
 /// Units: rates in bytes per second, sizes in bytes or pages, times in microseconds or in
 /// ticks of the caller's clock, shares in parts per million. A limit of 0 is off.
 ///
-/// ABI: `size` must be `sizeof(bda_config)`; later versions append fields only, and accept
-/// the sizes of earlier versions.
+/// BDA+ (`BDA_POLICY_BDA_PLUS`) reads the `bda_*` fields for the paper's rule underneath
+/// and the `bda_plus_*` fields for its guards. Every field is checked whatever the policy,
+/// so a config is valid or not on its own.
+///
+/// ABI: `size` must be `sizeof(bda_config)` as this header defines it. Fields are only ever
+/// appended, never moved, but `bda_init` accepts this version's size alone and refuses
+/// every other with `BDA_ERR_CONFIG_SIZE`: the output structs have no size field, and this
+/// version's `bda_plan` and `bda_telemetry` are larger than the previous one's, so a program
+/// compiled against another header would have its outputs overrun. The refusal makes that
+/// mismatch an error at `bda_init` instead.
 #[allow(non_camel_case_types, reason = "C names")]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +137,21 @@ pub struct bda_config {
     /// Reserved for later versions; `bda_config_default` sets it to 0 and `bda_init`
     /// ignores it.
     pub reserved: u32,
+    /// BDA+: `rho_max`, the largest accepted ratio of the dirty rate to the migration rate,
+    /// in parts per million (1..1000000; default 500000: the dirty set at least halves each
+    /// round; 0 turns the convergence guard off). Its guard raises a live round's rate to
+    /// `ceil(U / rho_max)`.
+    pub bda_plus_max_dirty_ratio_ppm: u32,
+    /// BDA+: what to do when the free bandwidth is below what a guard needs, a
+    /// `BDA_UNMET_*` value (default `BDA_UNMET_TAKE_RESERVE`).
+    pub bda_plus_on_unmet: u32,
+    /// BDA+: the target total migration time from the start of round 1, in microseconds
+    /// (default 0 = off). Its guard raises the rate to `U + ceil(R * 10^6 / T_left_us)`, with
+    /// `R` the bytes the round has to send and `T_left_us` the time left when it starts.
+    pub bda_plus_deadline_us: u64,
+    /// BDA+: the rate kept for the guest's service in round 1, in bytes/s (default 0 = none,
+    /// as in the paper, which reserves nothing in round 1). The floor still applies.
+    pub bda_plus_first_round_reserve_bytes_per_s: u64,
 }
 
 /// `sizeof(bda_config)` as the size field holds it.
@@ -148,6 +189,10 @@ pub(crate) const DEFAULT: bda_config = bda_config {
     predictor_threshold_ppm: 500_000,
     predictor_max_deferrals: 3,
     reserved: 0,
+    bda_plus_max_dirty_ratio_ppm: 500_000,
+    bda_plus_on_unmet: BDA_UNMET_TAKE_RESERVE,
+    bda_plus_deadline_us: 0,
+    bda_plus_first_round_reserve_bytes_per_s: 0,
 };
 
 impl bda_config {
@@ -159,7 +204,7 @@ impl bda_config {
         if self.size != CONFIG_SIZE {
             return Err(bda_status::BDA_ERR_CONFIG_SIZE);
         }
-        if !(BDA_POLICY_BDA..=BDA_POLICY_STATIC).contains(&self.policy) {
+        if !(BDA_POLICY_BDA..=BDA_POLICY_BDA_PLUS).contains(&self.policy) {
             return Err(bda_status::BDA_ERR_POLICY_UNKNOWN);
         }
         if self.memory_bytes == 0 {
@@ -182,16 +227,11 @@ impl bda_config {
         };
         // Checked whichever policy is chosen, so a config is valid or not on its own.
         let incremental = AnyPolicy::incremental(incremental)?;
-        let policy = match self.policy {
-            BDA_POLICY_BDA => AnyPolicy::Bda(Bda::new(BdaConfig {
-                first_round_rate: (self.bda_first_round_bytes_per_s != 0)
-                    .then_some(BytesPerSec(self.bda_first_round_bytes_per_s)),
-                floor,
-                coefficients,
-            })),
-            BDA_POLICY_PCA => AnyPolicy::Pca(Pca),
-            BDA_POLICY_INCREMENTAL => incremental,
-            _ => AnyPolicy::Static(Static::new(BytesPerSec(self.static_cap_bytes_per_s))),
+        let bda = BdaConfig {
+            first_round_rate: (self.bda_first_round_bytes_per_s != 0)
+                .then_some(BytesPerSec(self.bda_first_round_bytes_per_s)),
+            floor,
+            coefficients,
         };
         if self.stop_max_rounds < 2 {
             return Err(bda_status::BDA_ERR_MAX_ROUNDS_BELOW_TWO);
@@ -221,6 +261,29 @@ impl bda_config {
             .ok_or(bda_status::BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE)?;
 
         let off_if_zero = |value: u64| (value != 0).then_some(value);
+        let max_dirty_ratio = match self.bda_plus_max_dirty_ratio_ppm {
+            0 => None,
+            ppm => Some(Share::from_ppm(ppm).ok_or(bda_status::BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE)?),
+        };
+        let on_unmet = match self.bda_plus_on_unmet {
+            BDA_UNMET_TAKE_RESERVE => UnmetAction::TakeReserve,
+            BDA_UNMET_SLOW_GUEST => UnmetAction::SlowGuest,
+            BDA_UNMET_ABORT => UnmetAction::Abort,
+            _ => return Err(bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
+        };
+        let policy = match self.policy {
+            BDA_POLICY_BDA => AnyPolicy::Bda(Bda::new(bda)),
+            BDA_POLICY_PCA => AnyPolicy::Pca(Pca),
+            BDA_POLICY_INCREMENTAL => incremental,
+            BDA_POLICY_STATIC => AnyPolicy::Static(Static::new(BytesPerSec(self.static_cap_bytes_per_s))),
+            _ => AnyPolicy::BdaPlus(BdaPlus::new(BdaPlusConfig {
+                bda,
+                first_round_reserve: off_if_zero(self.bda_plus_first_round_reserve_bytes_per_s).map(BytesPerSec),
+                max_dirty_ratio,
+                deadline_us: off_if_zero(self.bda_plus_deadline_us),
+                on_unmet,
+            })?),
+        };
         let controller = ControllerConfig {
             memory: Bytes(self.memory_bytes),
             page_size,
@@ -262,8 +325,10 @@ pub(crate) struct Validated {
 /// Fills `config` with the defaults: policy BDA with a 5 % floor, QEMU's 300 ms downtime
 /// target and Xen 2.0's limits (30 rounds, 3x memory, 50 pages), non-convergence after 3
 /// rounds, stall after 10 s, pacer units of one page with a burst of two, and the PPC
-/// predictor with 8 rounds of history, threshold 1/2 and at most 3 deferrals in a row. Each
-/// field's doc in `bda_config` gives its default.
+/// predictor with 8 rounds of history, threshold 1/2 and at most 3 deferrals in a row; for
+/// BDA+, the convergence guard at `rho_max` = 1/2, no deadline, no round-1 reserve, and the
+/// reserve taken when a guard cannot be met. Each field's doc in `bda_config` gives its
+/// default.
 ///
 /// `memory_bytes` and `tick_hz` are set to 0: set them before `bda_init`, which refuses 0.
 ///
@@ -326,7 +391,7 @@ mod tests {
         let cases = [
             (bda_config { size: CONFIG_SIZE - 8, ..ok }, bda_status::BDA_ERR_CONFIG_SIZE),
             (bda_config { policy: 0, ..ok }, bda_status::BDA_ERR_POLICY_UNKNOWN),
-            (bda_config { policy: 5, ..ok }, bda_status::BDA_ERR_POLICY_UNKNOWN),
+            (bda_config { policy: 6, ..ok }, bda_status::BDA_ERR_POLICY_UNKNOWN),
             (bda_config { memory_bytes: 0, ..ok }, bda_status::BDA_ERR_MEMORY_ZERO),
             (bda_config { page_size_bytes: 4095, ..ok }, bda_status::BDA_ERR_PAGE_SIZE_INVALID),
             (bda_config { tick_hz: 0, ..ok }, bda_status::BDA_ERR_TICK_HZ_ZERO),
@@ -346,10 +411,85 @@ mod tests {
                 bda_status::BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE,
             ),
             (bda_config { predictor_max_deferrals: 16, ..ok }, bda_status::BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE),
+            (
+                bda_config { bda_plus_max_dirty_ratio_ppm: 1_000_001, ..ok },
+                bda_status::BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE,
+            ),
+            (bda_config { bda_plus_max_dirty_ratio_ppm: u32::MAX, ..ok }, bda_status::BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE),
+            (bda_config { bda_plus_on_unmet: 0, ..ok }, bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
+            (bda_config { bda_plus_on_unmet: 4, ..ok }, bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
+            (bda_config { bda_plus_on_unmet: u32::MAX, ..ok }, bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
         ];
         for (config, status) in cases {
             assert_eq!(config.validate().err(), Some(status), "{config:?}");
         }
+    }
+
+    #[test]
+    fn bda_plus_defaults_match_the_kernels_and_read_the_bda_fields() {
+        let config = bda_config { policy: BDA_POLICY_BDA_PLUS, ..valid() };
+        assert_eq!(config.validate().unwrap().policy, AnyPolicy::BdaPlus(BdaPlus::default()));
+        // The inner BDA is the `bda_*` fields; each `bda_plus_*` field reaches its setting.
+        let config = bda_config {
+            bda_first_round_bytes_per_s: 7,
+            bda_floor_ppm: 0,
+            bda_coefficients: BDA_COEFFICIENTS_UTILISATION,
+            bda_plus_max_dirty_ratio_ppm: 250_000,
+            bda_plus_on_unmet: BDA_UNMET_SLOW_GUEST,
+            bda_plus_deadline_us: 9,
+            bda_plus_first_round_reserve_bytes_per_s: 11,
+            ..config
+        };
+        let AnyPolicy::BdaPlus(policy) = config.validate().unwrap().policy else { panic!("not BDA+") };
+        assert_eq!(
+            policy.config(),
+            BdaPlusConfig {
+                bda: BdaConfig {
+                    first_round_rate: Some(BytesPerSec(7)),
+                    floor: Share::ZERO,
+                    coefficients: Coefficients::Utilisation,
+                },
+                first_round_reserve: Some(BytesPerSec(11)),
+                max_dirty_ratio: Share::from_ppm(250_000),
+                deadline_us: Some(9),
+                on_unmet: UnmetAction::SlowGuest,
+            }
+        );
+        for (value, action) in [
+            (BDA_UNMET_TAKE_RESERVE, UnmetAction::TakeReserve),
+            (BDA_UNMET_SLOW_GUEST, UnmetAction::SlowGuest),
+            (BDA_UNMET_ABORT, UnmetAction::Abort),
+        ] {
+            let AnyPolicy::BdaPlus(policy) =
+                bda_config { bda_plus_on_unmet: value, ..config }.validate().unwrap().policy
+            else {
+                panic!("not BDA+")
+            };
+            assert_eq!(policy.config().on_unmet, action);
+        }
+        // 0 turns each guard (and the reserve) off; the edges of the ratio are valid.
+        let off = bda_config {
+            bda_plus_max_dirty_ratio_ppm: 0,
+            bda_plus_deadline_us: 0,
+            bda_plus_first_round_reserve_bytes_per_s: 0,
+            ..config
+        };
+        let AnyPolicy::BdaPlus(policy) = off.validate().unwrap().policy else { panic!("not BDA+") };
+        let c = policy.config();
+        assert_eq!((c.max_dirty_ratio, c.deadline_us, c.first_round_reserve), (None, None, None));
+        for ppm in [1, 1_000_000] {
+            assert!(bda_config { bda_plus_max_dirty_ratio_ppm: ppm, ..config }.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn the_previous_versions_size_is_refused() {
+        // Before BDA+ the config ended at `reserved`; a caller built against that header also
+        // has a smaller `bda_plan` and `bda_telemetry`, so it must not get past init.
+        let previous = u32::try_from(core::mem::offset_of!(bda_config, bda_plus_max_dirty_ratio_ppm)).unwrap();
+        assert_eq!((previous, CONFIG_SIZE), (152, 176));
+        let config = bda_config { size: previous, ..valid() };
+        assert_eq!(config.validate().err(), Some(bda_status::BDA_ERR_CONFIG_SIZE));
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //! ## Conventions (the same for every function)
 //!
 //! - Every function returns a `bda_status`: `BDA_OK`, or one specific reason. A refused
-//!   call changes nothing: outputs are written only on `BDA_OK`.
+//!   call changes nothing (except `BDA_ERR_GUARD_UNMET`, which says bda aborted the
+//!   migration): outputs are written only on `BDA_OK`.
 //! - Arguments come in the order: state, inputs, outputs. Read-only pointers are `const`.
 //!   A buffer is a pointer followed by its length in elements.
 //! - No pointer may be NULL (`BDA_ERR_NULL_POINTER`) or misaligned for its type
@@ -64,12 +65,14 @@ mod pacer;
 mod predictor;
 
 pub use config::{
-    BDA_COEFFICIENTS_DIRTY_RATE, BDA_COEFFICIENTS_UTILISATION, BDA_POLICY_BDA, BDA_POLICY_INCREMENTAL, BDA_POLICY_PCA,
-    BDA_POLICY_STATIC, bda_config, bda_config_default,
+    BDA_COEFFICIENTS_DIRTY_RATE, BDA_COEFFICIENTS_UTILISATION, BDA_POLICY_BDA, BDA_POLICY_BDA_PLUS,
+    BDA_POLICY_INCREMENTAL, BDA_POLICY_PCA, BDA_POLICY_STATIC, BDA_UNMET_ABORT, BDA_UNMET_SLOW_GUEST,
+    BDA_UNMET_TAKE_RESERVE, bda_config, bda_config_default,
 };
 pub use migration::{
-    bda_abort, bda_begin_round, bda_end_round, bda_get_summary, bda_get_telemetry, bda_next, bda_plan, bda_reassess,
-    bda_request_stop_and_copy, bda_round_kind, bda_rule, bda_stop_reason, bda_summary, bda_telemetry, bda_verdict,
+    bda_abort, bda_begin_round, bda_end_round, bda_get_summary, bda_get_telemetry, bda_guard, bda_next, bda_plan,
+    bda_reassess, bda_request_stop_and_copy, bda_round_kind, bda_rule, bda_stop_reason, bda_summary, bda_telemetry,
+    bda_verdict,
 };
 pub use pacer::{bda_pacer_next_release, bda_pacer_set_rate, bda_pacer_try_release, bda_release, bda_release_kind};
 pub use predictor::{bda_predictor_init, bda_predictor_plan_round, bda_predictor_result, bda_predictor_words};

@@ -8,10 +8,11 @@
 #![allow(unsafe_code, reason = "exports C symbols and reads the caller's pointers")]
 
 use bda_core::{
-    Allocation, AnyPolicy, Bytes, BytesPerSec, Controller, ControllerError, Events, LinkSample, Next, RoundKind,
-    RoundPlan, RoundReport, RoundVerdict, Rule, StopReason, Ticks,
+    Allocation, AnyPolicy, Bytes, BytesPerSec, Controller, ControllerError, Events, Guard, GuardReport, LinkSample,
+    Next, RoundKind, RoundPlan, RoundReport, RoundVerdict, Rule, StopReason, Ticks, UnmetAction,
 };
 
+use crate::config::{BDA_UNMET_ABORT, BDA_UNMET_SLOW_GUEST, BDA_UNMET_TAKE_RESERVE};
 use crate::ffi::{Out, status_of};
 use crate::state::{Migration, bda_state};
 use crate::status::bda_status;
@@ -64,6 +65,19 @@ pub enum bda_rule {
     BDA_RULE_SERVICE_RESERVE = 13,
 }
 
+/// Which BDA+ guard a plan reports (`bda_plan.guard`).
+#[allow(non_camel_case_types, reason = "C names")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum bda_guard {
+    /// No guard needed more than the paper's rate (and every policy but BDA+).
+    BDA_GUARD_NONE = 0,
+    /// The convergence guard: `E >= ceil(U / rho_max)`.
+    BDA_GUARD_CONVERGENCE = 1,
+    /// The deadline guard: `E >= U + ceil(R / T_left)`.
+    BDA_GUARD_DEADLINE = 2,
+}
+
 /// What comes after a round.
 #[allow(non_camel_case_types, reason = "C names")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +116,11 @@ pub enum bda_stop_reason {
 ///
 /// Always `migration_bytes_per_s <= free_bytes_per_s` and
 /// `migration_bytes_per_s + reserved_bytes_per_s == free_bytes_per_s`.
+///
+/// BDA+: `guard` names the guard that needed more than the paper's rate, if any (the one
+/// needing the most when both did). It raised the rate (`rule` is then
+/// `BDA_RULE_CONVERGENCE_GUARD` or `BDA_RULE_DEADLINE_GUARD`) unless it was unmet with
+/// `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule: throttle the guest then.
 #[allow(non_camel_case_types, reason = "C names")]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +142,23 @@ pub struct bda_plan {
     pub cut_to_free: bool,
     /// The migration rate has been 0 for longer than `stall_after_us`.
     pub stalled: bool,
+    /// BDA+: the guard that needed more than the paper's rate; `BDA_GUARD_NONE` if none did
+    /// (the three `guard_*` fields below are then 0).
+    pub guard: bda_guard,
+    /// BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
+    /// below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
+    /// `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
+    /// `BDA_UNMET_SLOW_GUEST` (the paper's rate stands; slow the guest's dirtying until the
+    /// guard can hold). With `BDA_UNMET_ABORT` the call returns `BDA_ERR_GUARD_UNMET` instead
+    /// of a plan.
+    pub guard_unmet: u32,
+    /// BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
+    /// `UINT64_MAX` (a deadline already passed needs that much); may exceed
+    /// `free_bytes_per_s`.
+    pub guard_needed_bytes_per_s: u64,
+    /// BDA+: how much of the paper's reserve the guard gave the migration, in bytes/s: the
+    /// guest's service gets that much less than BDA alone would have left it.
+    pub guard_reserve_taken_bytes_per_s: u64,
 }
 
 /// The controller's verdict at the end of a round, from `bda_end_round`.
@@ -186,6 +222,13 @@ pub struct bda_telemetry {
     pub pacer_saturations: u32,
     /// Pacer calls whose `now` was earlier than an earlier call's.
     pub pacer_clock_went_backwards: u32,
+    /// BDA+: allocations in which a guard took bandwidth from the paper's reserve (with
+    /// `BDA_UNMET_ABORT`, the aborting allocation counts too: it was computed, though never
+    /// handed out).
+    pub guard_took_reserve: u32,
+    /// BDA+: allocations in which a guard needed more than the free bandwidth (whatever the
+    /// action, `BDA_ERR_GUARD_UNMET` included).
+    pub guard_unmet: u32,
 }
 
 impl From<RoundKind> for bda_round_kind {
@@ -234,8 +277,24 @@ impl From<Option<StopReason>> for bda_stop_reason {
 
 impl From<RoundPlan> for bda_plan {
     fn from(plan: RoundPlan) -> Self {
-        // BDA+ (whose guards fill `guard`) is not offered through the C API yet.
-        let Allocation { migration, reserved, free, rule, clamps, guard: _ } = plan.allocation;
+        let Allocation { migration, reserved, free, rule, clamps, guard } = plan.allocation;
+        let (guard, needed, taken, unmet) = match guard {
+            None => (bda_guard::BDA_GUARD_NONE, 0, 0, 0),
+            Some(GuardReport { guard, needed, reserve_taken, unmet }) => {
+                let guard = match guard {
+                    Guard::Convergence => bda_guard::BDA_GUARD_CONVERGENCE,
+                    Guard::Deadline => bda_guard::BDA_GUARD_DEADLINE,
+                };
+                let unmet = match unmet {
+                    None => 0,
+                    Some(UnmetAction::TakeReserve) => BDA_UNMET_TAKE_RESERVE,
+                    Some(UnmetAction::SlowGuest) => BDA_UNMET_SLOW_GUEST,
+                    // The controller aborts instead of returning this plan; mapped all the same.
+                    Some(UnmetAction::Abort) => BDA_UNMET_ABORT,
+                };
+                (guard, needed.0, reserve_taken.0, unmet)
+            }
+        };
         Self {
             round: plan.round,
             kind: plan.kind.into(),
@@ -245,6 +304,10 @@ impl From<RoundPlan> for bda_plan {
             rule: rule.into(),
             cut_to_free: clamps.cut_to_free,
             stalled: plan.events.stalled,
+            guard,
+            guard_unmet: unmet,
+            guard_needed_bytes_per_s: needed,
+            guard_reserve_taken_bytes_per_s: taken,
         }
     }
 }
@@ -328,8 +391,10 @@ unsafe fn plan_round(
 ///
 /// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
 /// `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_USAGE_ABOVE_CAPACITY`;
-/// `BDA_ERR_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or `BDA_ERR_MIGRATION_ABORTED`.
-/// On any error neither `state` nor `*plan` changes.
+/// `BDA_ERR_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or `BDA_ERR_MIGRATION_ABORTED`;
+/// `BDA_ERR_GUARD_UNMET` (BDA+ with `BDA_UNMET_ABORT` only). On any error `*plan` is not
+/// written, and `state` does not change except after `BDA_ERR_GUARD_UNMET`, which leaves the
+/// migration aborted (the round counted, the unmet guard in the telemetry).
 ///
 /// NULL: no pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
 ///
@@ -360,7 +425,9 @@ pub unsafe extern "C" fn bda_begin_round(
 /// Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
 /// `BDA_ERR_STATE_NOT_INITIALISED`; `BDA_ERR_USAGE_ABOVE_CAPACITY`;
 /// `BDA_ERR_NO_ROUND_IN_PROGRESS`, `BDA_ERR_MIGRATION_COMPLETE` or
-/// `BDA_ERR_MIGRATION_ABORTED`. On any error neither `state` nor `*plan` changes.
+/// `BDA_ERR_MIGRATION_ABORTED`; `BDA_ERR_GUARD_UNMET` (BDA+ with `BDA_UNMET_ABORT` only). On
+/// any error `*plan` is not written, and `state` does not change except after
+/// `BDA_ERR_GUARD_UNMET`, which leaves the migration aborted.
 ///
 /// Thread safety: no other call may use `state` meanwhile.
 ///
@@ -557,9 +624,153 @@ pub unsafe extern "C" fn bda_get_telemetry(state: *const bda_state, telemetry: *
             stall_reports: t.stall_reports,
             pacer_saturations: migration.pacer.saturations(),
             pacer_clock_went_backwards: migration.pacer.clock_went_backwards(),
+            guard_took_reserve: t.guard_took_reserve,
+            guard_unmet: t.guard_unmet,
         };
         // SAFETY: the function's contract: `telemetry` is valid for a write.
         unsafe { out.write(value) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use core::mem::MaybeUninit;
+
+    use super::*;
+    use crate::config::{BDA_POLICY_BDA, BDA_POLICY_BDA_PLUS, DEFAULT, bda_config};
+    use crate::state::bda_init;
+
+    const MB: u64 = 1_000_000;
+
+    /// A BDA+ migration of 64 MiB on a millisecond clock, floor and stop conditions off.
+    fn bda_plus(on_unmet: u32) -> bda_config {
+        bda_config {
+            policy: BDA_POLICY_BDA_PLUS,
+            memory_bytes: 64 << 20,
+            tick_hz: 1_000,
+            bda_floor_ppm: 0,
+            stop_downtime_target_us: 0,
+            stop_min_remaining_pages: 0,
+            stop_max_sent_percent: 0,
+            bda_plus_on_unmet: on_unmet,
+            ..DEFAULT
+        }
+    }
+
+    fn init(config: &bda_config) -> Box<bda_state> {
+        let mut state = Box::new(MaybeUninit::<bda_state>::uninit());
+        assert_eq!(unsafe { bda_init(state.as_mut_ptr(), config) }, bda_status::BDA_OK);
+        // SAFETY: bda_init wrote it.
+        unsafe { Box::from_raw(Box::into_raw(state).cast()) }
+    }
+
+    fn begin(state: &mut bda_state, free: u64, now: u64) -> Result<bda_plan, bda_status> {
+        let mut plan = MaybeUninit::uninit();
+        match unsafe { bda_begin_round(state, free, 0, now, plan.as_mut_ptr()) } {
+            bda_status::BDA_OK => Ok(unsafe { plan.assume_init() }),
+            status => Err(status),
+        }
+    }
+
+    fn end(state: &mut bda_state, dirtied: u64, now: u64) {
+        let mut verdict = MaybeUninit::uninit();
+        assert_eq!(
+            unsafe { bda_end_round(state, MB, dirtied, dirtied, now, verdict.as_mut_ptr()) },
+            bda_status::BDA_OK
+        );
+    }
+
+    fn telemetry(state: &bda_state) -> bda_telemetry {
+        let mut t = MaybeUninit::uninit();
+        assert_eq!(unsafe { bda_get_telemetry(state, t.as_mut_ptr()) }, bda_status::BDA_OK);
+        unsafe { t.assume_init() }
+    }
+
+    /// Round 1, then round 2 after a round of one second that dirtied `dirtied` bytes.
+    fn round_two(state: &mut bda_state, free: u64, dirtied: u64) -> Result<bda_plan, bda_status> {
+        let first = begin(state, free, 0).unwrap();
+        assert_eq!(first.guard, bda_guard::BDA_GUARD_NONE);
+        end(state, dirtied, 1_000);
+        begin(state, free, 1_000)
+    }
+
+    #[test]
+    fn the_convergence_guard_is_reported_in_the_plan() {
+        // U = 5 MB/s on 10 MB/s free: BDA reserves U (round 2), leaving 5 MB/s = U; the guard
+        // needs U / (1/2) = 10 MB/s and takes the whole 5 MB/s reserve.
+        let mut state = init(&bda_plus(BDA_UNMET_TAKE_RESERVE));
+        let plan = round_two(&mut state, 10 * MB, 5 * MB).unwrap();
+        assert_eq!((plan.rule, plan.guard), (bda_rule::BDA_RULE_CONVERGENCE_GUARD, bda_guard::BDA_GUARD_CONVERGENCE));
+        assert_eq!((plan.migration_bytes_per_s, plan.reserved_bytes_per_s), (10 * MB, 0));
+        assert_eq!((plan.guard_needed_bytes_per_s, plan.guard_reserve_taken_bytes_per_s), (10 * MB, 5 * MB));
+        assert_eq!(plan.guard_unmet, 0);
+        let t = telemetry(&state);
+        assert_eq!((t.guard_took_reserve, t.guard_unmet), (1, 0));
+    }
+
+    #[test]
+    fn an_unmet_guard_takes_the_reserve_or_keeps_it() {
+        // U = 6 MB/s needs 12 MB/s; only 10 MB/s free.
+        let mut state = init(&bda_plus(BDA_UNMET_TAKE_RESERVE));
+        let plan = round_two(&mut state, 10 * MB, 6 * MB).unwrap();
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_CONVERGENCE_GUARD, 10 * MB));
+        assert_eq!((plan.guard_needed_bytes_per_s, plan.guard_unmet), (12 * MB, BDA_UNMET_TAKE_RESERVE));
+        assert_eq!(plan.guard_reserve_taken_bytes_per_s, 6 * MB);
+        assert_eq!((telemetry(&state).guard_took_reserve, telemetry(&state).guard_unmet), (1, 1));
+
+        let mut state = init(&bda_plus(BDA_UNMET_SLOW_GUEST));
+        let plan = round_two(&mut state, 10 * MB, 6 * MB).unwrap();
+        // The paper's allocation stands: B = U = 6 MB/s.
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_RESERVE, 4 * MB));
+        assert_eq!((plan.guard, plan.guard_unmet), (bda_guard::BDA_GUARD_CONVERGENCE, BDA_UNMET_SLOW_GUEST));
+        assert_eq!((plan.guard_needed_bytes_per_s, plan.guard_reserve_taken_bytes_per_s), (12 * MB, 0));
+        assert_eq!((telemetry(&state).guard_took_reserve, telemetry(&state).guard_unmet), (0, 1));
+    }
+
+    #[test]
+    fn an_unmet_guard_that_aborts_has_its_own_status_then_the_state_is_aborted() {
+        let mut state = init(&bda_plus(BDA_UNMET_ABORT));
+        assert_eq!(round_two(&mut state, 10 * MB, 6 * MB).err(), Some(bda_status::BDA_ERR_GUARD_UNMET));
+        assert_eq!(telemetry(&state).guard_unmet, 1);
+        assert_eq!(begin(&mut state, 10 * MB, 2_000).err(), Some(bda_status::BDA_ERR_MIGRATION_ABORTED));
+        let mut plan = MaybeUninit::uninit();
+        let status = unsafe { bda_reassess(&mut *state, 10 * MB, 0, 2_000, plan.as_mut_ptr()) };
+        assert_eq!(status, bda_status::BDA_ERR_MIGRATION_ABORTED);
+
+        // Met, the same config runs; a reassessment that cannot meet it aborts too.
+        let mut state = init(&bda_plus(BDA_UNMET_ABORT));
+        let mut plan = round_two(&mut state, 20 * MB, 6 * MB).unwrap();
+        assert_eq!((plan.migration_bytes_per_s, plan.guard_unmet), (14 * MB, 0));
+        let status = unsafe { bda_reassess(&mut *state, 20 * MB, 10 * MB, 1_100, &mut plan) };
+        assert_eq!(status, bda_status::BDA_ERR_GUARD_UNMET);
+        assert_eq!(plan.migration_bytes_per_s, 14 * MB, "a refused call wrote its output");
+    }
+
+    #[test]
+    fn the_deadline_guard_is_reported_in_the_plan() {
+        // 64 MiB in 10 s from round 1 (U = 0): ceil(67108864 * 1e6 / 1e7) = 6710887 B/s.
+        let config = bda_config {
+            bda_first_round_bytes_per_s: MB,
+            bda_plus_deadline_us: 10_000_000,
+            ..bda_plus(BDA_UNMET_TAKE_RESERVE)
+        };
+        let mut state = init(&config);
+        let plan = begin(&mut state, 100 * MB, 0).unwrap();
+        assert_eq!((plan.rule, plan.guard), (bda_rule::BDA_RULE_DEADLINE_GUARD, bda_guard::BDA_GUARD_DEADLINE));
+        assert_eq!((plan.migration_bytes_per_s, plan.guard_needed_bytes_per_s), (6_710_887, 6_710_887));
+        assert_eq!((plan.guard_reserve_taken_bytes_per_s, plan.guard_unmet), (5_710_887, 0));
+    }
+
+    #[test]
+    fn other_policies_report_no_guard() {
+        let config = bda_config { policy: BDA_POLICY_BDA, ..bda_plus(BDA_UNMET_ABORT) };
+        let mut state = init(&config);
+        let plan = round_two(&mut state, 10 * MB, 6 * MB).unwrap();
+        assert_eq!(
+            (plan.rule, plan.guard, plan.guard_needed_bytes_per_s),
+            (bda_rule::BDA_RULE_RESERVE, bda_guard::BDA_GUARD_NONE, 0)
+        );
+        assert_eq!((plan.guard_reserve_taken_bytes_per_s, plan.guard_unmet), (0, 0));
+    }
 }

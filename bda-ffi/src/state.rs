@@ -137,7 +137,10 @@ impl Migration {
 /// `BDA_ERR_INCREMENTAL_START_ABOVE_CEILING`, `BDA_ERR_MAX_ROUNDS_BELOW_TWO`,
 /// `BDA_ERR_SENT_LIMIT_BELOW_MEMORY`, `BDA_ERR_CEILING_FLAG_INVALID`,
 /// `BDA_ERR_PACER_BURST_BELOW_UNIT`, `BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE`,
-/// `BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE` or `BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE`.
+/// `BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE`, `BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE`,
+/// `BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE` or `BDA_ERR_UNMET_ACTION_UNKNOWN`. A `size` other than
+/// this header's `sizeof(bda_config)` is `BDA_ERR_CONFIG_SIZE`, earlier versions' included
+/// (see `bda_config`).
 ///
 /// NULL: neither pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
 ///

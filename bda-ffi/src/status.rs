@@ -8,13 +8,14 @@
 use core::ffi::c_char;
 
 use bda_core::{
-    ControllerConfigError, ControllerError, IncrementalConfigError, PacerConfigError, PredictorConfigError,
-    PredictorError,
+    BdaPlusConfigError, ControllerConfigError, ControllerError, IncrementalConfigError, PacerConfigError,
+    PredictorConfigError, PredictorError,
 };
 
 /// What a bda call did: `BDA_OK`, or the one reason it refused.
 ///
-/// A refused call changed nothing: no output was written and the state is as it was.
+/// A refused call changed nothing: no output was written and the state is as it was. The
+/// one exception is `BDA_ERR_GUARD_UNMET`, which reports that bda aborted the migration.
 /// Values are stable across releases and never reused.
 #[allow(non_camel_case_types, reason = "C names")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +70,11 @@ pub enum bda_status {
     BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE = 113,
     /// `bda_config.predictor_max_deferrals` is above 15.
     BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE = 114,
+    /// `bda_config.bda_plus_max_dirty_ratio_ppm` is above 1,000,000 (a dirty rate above the
+    /// migration rate never converges; 0 turns the guard off).
+    BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE = 115,
+    /// `bda_config.bda_plus_on_unmet` is not one of the `BDA_UNMET_*` values.
+    BDA_ERR_UNMET_ACTION_UNKNOWN = 116,
 
     // Measurements: 200..299.
     /// The other traffic reported is above the link capacity. Nothing was changed; pass
@@ -90,6 +96,13 @@ pub enum bda_status {
     BDA_ERR_MIGRATION_NOT_COMPLETE = 305,
     /// `bda_predictor_plan_round` in round 1, which sends all of memory.
     BDA_ERR_FIRST_ROUND = 306,
+    /// `bda_begin_round` or `bda_reassess` under BDA+ with `BDA_UNMET_ABORT`: a guard needed
+    /// more than the free bandwidth, so bda aborted the migration (unlike every other
+    /// refusal, this one changes the state: it is aborted, and the telemetry counts the
+    /// unmet guard). No plan is written; stop sending (the pacer keeps its last rate). Every
+    /// later round call returns `BDA_ERR_MIGRATION_ABORTED`, the status that follows the
+    /// caller's own `bda_abort`.
+    BDA_ERR_GUARD_UNMET = 307,
 
     // Caller buffers: 400..499.
     /// The predictor's storage has fewer words than `bda_predictor_words` reports.
@@ -162,6 +175,8 @@ messages! {
     BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE => "config: predictor_history_rounds is not in 1..8",
     BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE => "config: predictor_threshold_ppm is above 1000000",
     BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE => "config: predictor_max_deferrals is above 15",
+    BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE => "config: bda_plus_max_dirty_ratio_ppm is above 1000000",
+    BDA_ERR_UNMET_ACTION_UNKNOWN => "config: bda_plus_on_unmet is not a BDA_UNMET_* value",
     BDA_ERR_USAGE_ABOVE_CAPACITY => "link: other usage is above the capacity",
     BDA_ERR_ROUND_IN_PROGRESS => "a round is already in progress",
     BDA_ERR_NO_ROUND_IN_PROGRESS => "no round is in progress",
@@ -170,6 +185,7 @@ messages! {
     BDA_ERR_NOT_BETWEEN_ROUNDS => "stop-and-copy can only be requested between rounds",
     BDA_ERR_MIGRATION_NOT_COMPLETE => "the migration is not complete yet",
     BDA_ERR_FIRST_ROUND => "the predictor plans rounds 2 onwards; round 1 sends all of memory",
+    BDA_ERR_GUARD_UNMET => "a BDA+ guard needs more than the free bandwidth; the migration was aborted",
     BDA_ERR_STORAGE_TOO_SMALL => "predictor: the storage is too small (see bda_predictor_words)",
     BDA_ERR_DIRTY_BITMAP_TOO_SMALL => "predictor: the dirty bitmap is too small (see bda_predictor_words)",
     BDA_ERR_SEND_BITMAP_TOO_SMALL => "predictor: the send bitmap is too small (see bda_predictor_words)",
@@ -215,6 +231,16 @@ impl From<ControllerConfigError> for bda_status {
     }
 }
 
+/// C turns a guard off with 0, where Rust uses `None`, so a zero `Some` cannot reach the
+/// kernel.
+impl From<BdaPlusConfigError> for bda_status {
+    fn from(error: BdaPlusConfigError) -> Self {
+        match error {
+            BdaPlusConfigError::DirtyRatioZero | BdaPlusConfigError::DeadlineZero => Self::BDA_ERR_INTERNAL,
+        }
+    }
+}
+
 impl From<IncrementalConfigError> for bda_status {
     fn from(error: IncrementalConfigError) -> Self {
         match error {
@@ -254,9 +280,7 @@ impl From<ControllerError> for bda_status {
             ControllerError::MigrationComplete => Self::BDA_ERR_MIGRATION_COMPLETE,
             ControllerError::MigrationAborted => Self::BDA_ERR_MIGRATION_ABORTED,
             ControllerError::NotBetweenRounds => Self::BDA_ERR_NOT_BETWEEN_ROUNDS,
-            // Only BDA+ aborts on an unmet guard, and the C API does not offer it yet; the
-            // migration is aborted, which is what this status says.
-            ControllerError::GuardUnmet => Self::BDA_ERR_MIGRATION_ABORTED,
+            ControllerError::GuardUnmet => Self::BDA_ERR_GUARD_UNMET,
         }
     }
 }
@@ -288,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn kernel_errors_map_to_their_own_statuses() {
+        // An unmet guard that aborts is not the caller's abort: C must tell them apart.
+        assert_eq!(bda_status::from(ControllerError::GuardUnmet), bda_status::BDA_ERR_GUARD_UNMET);
+        assert_eq!(bda_status::from(ControllerError::MigrationAborted), bda_status::BDA_ERR_MIGRATION_ABORTED);
+        // C turns the guards off with 0, so a zero ratio or deadline never reaches the kernel.
+        for error in [BdaPlusConfigError::DirtyRatioZero, BdaPlusConfigError::DeadlineZero] {
+            assert_eq!(bda_status::from(error), bda_status::BDA_ERR_INTERNAL);
+        }
+    }
+
+    #[test]
     fn every_status_has_a_message_and_unknown_codes_get_one_too() {
         for status in bda_status::ALL {
             // SAFETY: bda_status_str returns a static NUL-terminated string.
@@ -295,7 +330,7 @@ mod tests {
             assert_eq!(text.to_str(), Ok(status.message()));
             assert!(!text.is_empty());
         }
-        for code in [5, 98, 115, 201, 404, u32::MAX] {
+        for code in [5, 98, 117, 201, 308, 404, u32::MAX] {
             // SAFETY: as above.
             let text = unsafe { CStr::from_ptr(bda_status_str(code)) };
             assert_eq!(text, c"unknown status");

@@ -1,7 +1,8 @@
 //! The C ABI with arbitrary configurations and arbitrary sequences of calls, extreme
 //! arguments, short buffers and NULL pointers included: no crash (ASan watches every
 //! buffer), a refused call writes no output, and every accepted allocation stays within the
-//! free bandwidth.
+//! free bandwidth. BDA+ (half the inputs pick it) reports its guards consistently, and an
+//! unmet guard that aborts leaves the migration aborted.
 #![no_main]
 
 use std::ptr;
@@ -22,7 +23,15 @@ struct Config {
     max_sent_percent: u32,
     unit_bytes: u64,
     burst_bytes: u64,
-    use_defaults: [bool; 10],
+    bda_plus: bool,
+    /// Taken modulo 1,100,001: mostly in range, sometimes above (raw values would almost
+    /// never be valid, and BDA+ would rarely initialise).
+    max_dirty_ratio_ppm: u32,
+    /// Taken modulo 5: the three actions, and 0 and 4, which are refused.
+    on_unmet: u8,
+    deadline_us: u64,
+    first_round_reserve: u64,
+    use_defaults: [bool; 14],
 }
 
 #[derive(Arbitrary, Debug)]
@@ -46,6 +55,43 @@ struct Input {
     calls: Vec<Call>,
 }
 
+/// What every plan call keeps: an accepted plan divides the free bandwidth and reports its
+/// guard consistently; a refused one is not written; nothing succeeds after an abort.
+fn check_plan(plan: &bda_plan, status: bda_status, policy: u32, aborted: &mut bool) {
+    if status != bda_status::BDA_OK {
+        assert_eq!(plan.round, u32::MAX, "a refused call wrote its output");
+        if status == bda_status::BDA_ERR_GUARD_UNMET {
+            assert_eq!(policy, BDA_POLICY_BDA_PLUS);
+            *aborted = true;
+        }
+        return;
+    }
+    assert!(!*aborted, "a round was planned after an abort");
+    assert!(plan.migration_bytes_per_s <= plan.free_bytes_per_s);
+    assert_eq!(plan.migration_bytes_per_s + plan.reserved_bytes_per_s, plan.free_bytes_per_s);
+    if plan.guard == bda_guard::BDA_GUARD_NONE {
+        assert_eq!((plan.guard_needed_bytes_per_s, plan.guard_reserve_taken_bytes_per_s, plan.guard_unmet), (0, 0, 0));
+        return;
+    }
+    assert_eq!(policy, BDA_POLICY_BDA_PLUS, "only BDA+ has guards");
+    assert!(plan.guard_reserve_taken_bytes_per_s <= plan.migration_bytes_per_s);
+    // A guard is reported when it needs more than the paper's rate (the rate less what it
+    // took); unmet exactly when the free bandwidth is below the need. A need saturated at
+    // u64::MAX may stand for more, so at a free bandwidth of u64::MAX it may be either.
+    let needed = plan.guard_needed_bytes_per_s;
+    let saturated = needed == u64::MAX;
+    assert!(saturated || needed > plan.migration_bytes_per_s - plan.guard_reserve_taken_bytes_per_s);
+    let unmet = plan.guard_unmet != 0;
+    assert!(unmet == (needed > plan.free_bytes_per_s) || (saturated && plan.free_bytes_per_s == u64::MAX), "{plan:?}");
+    match plan.guard_unmet {
+        0 => assert_eq!(plan.migration_bytes_per_s, plan.guard_needed_bytes_per_s),
+        BDA_UNMET_TAKE_RESERVE => assert_eq!(plan.migration_bytes_per_s, plan.free_bytes_per_s),
+        BDA_UNMET_SLOW_GUEST => assert_eq!(plan.guard_reserve_taken_bytes_per_s, 0),
+        // An abort never comes back as a plan.
+        other => panic!("guard_unmet {other}"),
+    }
+}
+
 fuzz_target!(|input: Input| {
     let mut cfg = std::mem::MaybeUninit::<bda_config>::zeroed();
     // SAFETY: a valid pointer to writable memory of the struct's size.
@@ -54,7 +100,9 @@ fuzz_target!(|input: Input| {
     let mut cfg = unsafe { cfg.assume_init() };
     let c = &input.config;
     let d = c.use_defaults;
-    if !d[0] {
+    if c.bda_plus {
+        cfg.policy = BDA_POLICY_BDA_PLUS;
+    } else if !d[0] {
         cfg.policy = c.policy;
     }
     cfg.memory_bytes = if d[1] { 64 << 20 } else { c.memory_bytes };
@@ -80,6 +128,18 @@ fuzz_target!(|input: Input| {
     if !d[9] {
         cfg.pacer_burst_bytes = c.burst_bytes;
     }
+    if !d[10] {
+        cfg.bda_plus_max_dirty_ratio_ppm = c.max_dirty_ratio_ppm % 1_100_001;
+    }
+    if !d[11] {
+        cfg.bda_plus_on_unmet = u32::from(c.on_unmet % 5);
+    }
+    if !d[12] {
+        cfg.bda_plus_deadline_us = c.deadline_us;
+    }
+    if !d[13] {
+        cfg.bda_plus_first_round_reserve_bytes_per_s = c.first_round_reserve;
+    }
 
     // SAFETY: bda_state is plain words; bda_init overwrites it.
     let mut state: bda_state = unsafe { std::mem::zeroed() };
@@ -90,6 +150,8 @@ fuzz_target!(|input: Input| {
     }
     let mut now = 0_u64;
     let mut words = 0_usize;
+    // Set by bda_abort or an unmet guard that aborts: no round call may succeed after.
+    let mut aborted = false;
     // SAFETY: valid pointers.
     let _ = unsafe { bda_predictor_words(&state, &mut words, ptr::null_mut()) };
     for call in input.calls {
@@ -103,31 +165,30 @@ fuzz_target!(|input: Input| {
                     plan.round = u32::MAX;
                     let out = if null { ptr::null_mut() } else { &mut plan as *mut bda_plan };
                     let status = bda_begin_round(&mut state, capacity, other, now, out);
-                    if status == bda_status::BDA_OK {
-                        assert!(plan.migration_bytes_per_s <= plan.free_bytes_per_s);
-                        assert_eq!(plan.migration_bytes_per_s + plan.reserved_bytes_per_s, plan.free_bytes_per_s);
-                    } else {
-                        assert_eq!(plan.round, u32::MAX, "a refused call wrote its output");
-                    }
+                    check_plan(&plan, status, cfg.policy, &mut aborted);
                     status
                 }
                 Call::Reassess { capacity, other, dt } => {
                     now = now.saturating_add(u64::from(dt));
                     let mut plan = std::mem::MaybeUninit::<bda_plan>::zeroed().assume_init();
+                    plan.round = u32::MAX;
                     let status = bda_reassess(&mut state, capacity, other, now, &mut plan);
-                    if status == bda_status::BDA_OK {
-                        assert!(plan.migration_bytes_per_s <= plan.free_bytes_per_s);
-                    }
+                    check_plan(&plan, status, cfg.policy, &mut aborted);
                     status
                 }
                 Call::End { sent, dirtied, remaining, dt, null } => {
                     now = now.saturating_add(u64::from(dt));
                     let mut verdict = std::mem::MaybeUninit::<bda_verdict>::zeroed().assume_init();
                     let out = if null { ptr::null_mut() } else { &mut verdict as *mut bda_verdict };
-                    bda_end_round(&mut state, sent, dirtied, remaining, now, out)
+                    let status = bda_end_round(&mut state, sent, dirtied, remaining, now, out);
+                    assert!(!(aborted && status == bda_status::BDA_OK), "a round ended after an abort");
+                    status
                 }
                 Call::StopAndCopy => bda_request_stop_and_copy(&mut state),
-                Call::Abort => bda_abort(&mut state),
+                Call::Abort => {
+                    aborted = true;
+                    bda_abort(&mut state)
+                }
                 Call::Summary => {
                     let mut summary = std::mem::MaybeUninit::<bda_summary>::zeroed().assume_init();
                     bda_get_summary(&state, &mut summary)

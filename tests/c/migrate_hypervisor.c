@@ -1,10 +1,12 @@
 /*
  * A hypervisor's view: whole pre-copy migrations driven through the C API against a small
  * model of guest memory, a dirtying workload and a shared link, on a simulated clock of
- * microseconds. Every policy, two workloads.
+ * microseconds. Every policy (BDA+ included), two workloads.
  *
  * Checked at every plan (round start and every 100 ms reassessment): the migration rate
- * never exceeds the free bandwidth, and the allocation divides exactly the free bandwidth.
+ * never exceeds the free bandwidth, and the allocation divides exactly the free bandwidth;
+ * a BDA+ guard report is consistent (unmet exactly when the free bandwidth is below the need,
+ * and only BDA+ reports one).
  * Checked per round: the pages sent never exceed the integral of the rate plus one burst.
  * Checked at the end: the migration completes within the round cap, and the destination
  * holds exactly the source's memory (the predictor lost no page).
@@ -105,20 +107,35 @@ static void meter_advance(struct round_meter *m, uint64_t now) {
     m->since = now;
 }
 
+/* Plans seen, and those in which a BDA+ guard needed more than the paper's rate. */
+struct plan_count {
+    uint64_t plans;
+    uint64_t guarded;
+};
+
 /* Checks a plan against the link it was made for, and moves the meter to its rate. */
-static void take_plan(const bda_plan *plan, uint64_t now, struct round_meter *m, uint64_t *plans) {
+static void take_plan(const bda_plan *plan, uint32_t policy, uint64_t now, struct round_meter *m,
+                      struct plan_count *count) {
     uint64_t free_bw = CAPACITY - other_usage(now);
     CHECK(plan->free_bytes_per_s == free_bw);
     CHECK(plan->migration_bytes_per_s <= plan->free_bytes_per_s);
     CHECK(plan->migration_bytes_per_s + plan->reserved_bytes_per_s == plan->free_bytes_per_s);
+    if (plan->guard == BDA_GUARD_NONE) {
+        CHECK(plan->guard_needed_bytes_per_s == 0 && plan->guard_unmet == 0);
+    } else {
+        CHECK(policy == BDA_POLICY_BDA_PLUS);
+        CHECK((plan->guard_unmet != 0) == (plan->guard_needed_bytes_per_s > plan->free_bytes_per_s));
+        CHECK(plan->guard_unmet != BDA_UNMET_ABORT); /* an abort returns no plan */
+        count->guarded++;
+    }
     meter_advance(m, now);
     m->rate = plan->migration_bytes_per_s;
-    (*plans)++;
+    count->plans++;
 }
 
 struct result {
     uint32_t rounds;
-    uint64_t plans;
+    struct plan_count plans;
     uint64_t sent_pages;
     uint64_t total_us;
     uint64_t downtime_us;
@@ -146,14 +163,14 @@ static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct gues
     g->rng = UINT64_C(0x9E3779B97F4A7C15) ^ policy ^ writes_per_s;
     g->writes_per_s = writes_per_s;
 
-    struct result r = {0, 0, 0, 0, 0};
+    struct result r = {0, {0, 0}, 0, 0, 0};
     uint64_t now = 0, next_reassess = REASSESS_EVERY;
     const uint64_t burst = 2 * PAGE; /* the default: two units of one page */
     for (;;) {
         bda_plan plan;
         struct round_meter meter = {0, now, 0};
         OK(bda_begin_round(&st, CAPACITY, other_usage(now), now, &plan));
-        take_plan(&plan, now, &meter, &r.plans);
+        take_plan(&plan, policy, now, &meter, &r.plans);
         if (plan.kind == BDA_ROUND_STOP_AND_COPY) {
             g->paused = 1;
         }
@@ -189,7 +206,7 @@ static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct gues
                     next_reassess += REASSESS_EVERY;
                     run_guest(g, now);
                     OK(bda_reassess(&st, CAPACITY, other_usage(now), now, &plan));
-                    take_plan(&plan, now, &meter, &r.plans);
+                    take_plan(&plan, policy, now, &meter, &r.plans);
                     CHECK(!plan.stalled);
                 } else {
                     now = until;
@@ -247,16 +264,18 @@ static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct gues
 
 int main(void) {
     static struct guest guest;
-    const char *names[] = {"", "bda", "pca", "incremental", "static"};
+    const char *names[] = {"", "bda", "pca", "incremental", "static", "bda-plus"};
     /* 50 MB/s of page writes (12207 pages/s), and a heavy 150 MB/s that does not converge
      * and so ends on a limit (rounds, bytes sent, or the incremental policy's ceiling). */
     const uint64_t workloads[] = {12207, 36621};
     unsigned runs = 0;
-    for (uint32_t policy = BDA_POLICY_BDA; policy <= BDA_POLICY_STATIC; policy++) {
+    for (uint32_t policy = BDA_POLICY_BDA; policy <= BDA_POLICY_BDA_PLUS; policy++) {
         for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
             struct result r = migrate(policy, workloads[w], &guest);
-            printf("%-11s %6llu writes/s: %2u rounds, %5llu plans, %6llu pages sent, %8.3f s, downtime %7.3f ms\n",
-                   names[policy], (unsigned long long)workloads[w], (unsigned)r.rounds, (unsigned long long)r.plans,
+            printf("%-11s %6llu writes/s: %2u rounds, %5llu plans (%5llu guarded), %6llu pages sent, %8.3f s, "
+                   "downtime %7.3f ms\n",
+                   names[policy], (unsigned long long)workloads[w], (unsigned)r.rounds,
+                   (unsigned long long)r.plans.plans, (unsigned long long)r.plans.guarded,
                    (unsigned long long)r.sent_pages, (double)r.total_us / 1e6, (double)r.downtime_us / 1e3);
             runs++;
         }

@@ -11,6 +11,7 @@
  */
 #include <assert.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,12 @@ static void test_bda_config_default(void) {
     CHECK(cfg.pacer_unit_bytes == 0 && cfg.pacer_burst_bytes == 0);
     CHECK(cfg.predictor_history_rounds == 8 && cfg.predictor_threshold_ppm == 500000);
     CHECK(cfg.predictor_max_deferrals == 3 && cfg.reserved == 0);
+    CHECK(cfg.bda_plus_max_dirty_ratio_ppm == 500000 && cfg.bda_plus_on_unmet == BDA_UNMET_TAKE_RESERVE);
+    CHECK(cfg.bda_plus_deadline_us == 0 && cfg.bda_plus_first_round_reserve_bytes_per_s == 0);
+    /* The BDA+ fields come after every field of the previous version, which ended at
+     * `reserved`. */
+    CHECK(offsetof(bda_config, bda_plus_max_dirty_ratio_ppm) == offsetof(bda_config, reserved) + 4);
+    CHECK(sizeof(bda_config) == offsetof(bda_config, bda_plus_first_round_reserve_bytes_per_s) + 8);
 
     /* The defaults alone are refused for what has no default. */
     bda_state st;
@@ -186,8 +193,11 @@ struct bad_field {
 static void size_small(bda_config *c) { c->size = sizeof(bda_config) - 8; }
 static void size_large(bda_config *c) { c->size = sizeof(bda_config) + 8; }
 static void size_zero(bda_config *c) { c->size = 0; }
+/* A program compiled against the header before BDA+: its bda_plan and bda_telemetry are
+ * smaller, so bda refuses its config rather than overrun its outputs later. */
+static void size_previous(bda_config *c) { c->size = offsetof(bda_config, bda_plus_max_dirty_ratio_ppm); }
 static void policy_zero(bda_config *c) { c->policy = 0; }
-static void policy_five(bda_config *c) { c->policy = 5; }
+static void policy_six(bda_config *c) { c->policy = 6; }
 static void policy_max(bda_config *c) { c->policy = UINT32_MAX; }
 static void memory_zero(bda_config *c) { c->memory_bytes = 0; }
 static void page_zero(bda_config *c) { c->page_size_bytes = 0; }
@@ -221,13 +231,24 @@ static void history_wide(bda_config *c) { c->predictor_history_rounds = 256 + 8;
 static void threshold_high(bda_config *c) { c->predictor_threshold_ppm = 1000001; }
 static void deferrals_high(bda_config *c) { c->predictor_max_deferrals = 16; }
 static void deferrals_wide(bda_config *c) { c->predictor_max_deferrals = 256 + 3; }
+static void ratio_high(bda_config *c) { c->bda_plus_max_dirty_ratio_ppm = 1000001; }
+static void ratio_max(bda_config *c) { c->bda_plus_max_dirty_ratio_ppm = UINT32_MAX; }
+static void unmet_zero(bda_config *c) { c->bda_plus_on_unmet = 0; }
+static void unmet_four(bda_config *c) { c->bda_plus_on_unmet = 4; }
+static void unmet_max(bda_config *c) { c->bda_plus_on_unmet = UINT32_MAX; }
+/* Checked whatever the policy, as every other field is. */
+static void unmet_under_bda(bda_config *c) {
+    c->policy = BDA_POLICY_BDA;
+    c->bda_plus_on_unmet = 0;
+}
 
 static const struct bad_field bad_fields[] = {
     {"size below", size_small, BDA_ERR_CONFIG_SIZE},
     {"size above", size_large, BDA_ERR_CONFIG_SIZE},
     {"size zero", size_zero, BDA_ERR_CONFIG_SIZE},
+    {"size of the previous version", size_previous, BDA_ERR_CONFIG_SIZE},
     {"policy 0", policy_zero, BDA_ERR_POLICY_UNKNOWN},
-    {"policy 5", policy_five, BDA_ERR_POLICY_UNKNOWN},
+    {"policy 6", policy_six, BDA_ERR_POLICY_UNKNOWN},
     {"policy max", policy_max, BDA_ERR_POLICY_UNKNOWN},
     {"memory 0", memory_zero, BDA_ERR_MEMORY_ZERO},
     {"page 0", page_zero, BDA_ERR_PAGE_SIZE_INVALID},
@@ -255,6 +276,12 @@ static const struct bad_field bad_fields[] = {
     {"threshold 1000001", threshold_high, BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE},
     {"deferrals 16", deferrals_high, BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE},
     {"deferrals 259", deferrals_wide, BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE},
+    {"dirty ratio 1000001", ratio_high, BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE},
+    {"dirty ratio max", ratio_max, BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE},
+    {"unmet action 0", unmet_zero, BDA_ERR_UNMET_ACTION_UNKNOWN},
+    {"unmet action 4", unmet_four, BDA_ERR_UNMET_ACTION_UNKNOWN},
+    {"unmet action max", unmet_max, BDA_ERR_UNMET_ACTION_UNKNOWN},
+    {"unmet action 0 under BDA", unmet_under_bda, BDA_ERR_UNMET_ACTION_UNKNOWN},
 };
 
 static void test_bda_init(void) {
@@ -286,7 +313,7 @@ static void test_bda_init(void) {
     }
 
     /* Every policy and coefficient form initialises. */
-    for (uint32_t policy = BDA_POLICY_BDA; policy <= BDA_POLICY_STATIC; policy++) {
+    for (uint32_t policy = BDA_POLICY_BDA; policy <= BDA_POLICY_BDA_PLUS; policy++) {
         cfg = config();
         cfg.policy = policy;
         init(&st, &cfg);
@@ -318,6 +345,15 @@ static void test_bda_init(void) {
     cfg.predictor_threshold_ppm = 1000000;
     cfg.predictor_max_deferrals = 15;
     cfg.reserved = UINT32_MAX; /* ignored */
+    cfg.policy = BDA_POLICY_BDA_PLUS;
+    cfg.bda_plus_max_dirty_ratio_ppm = 1000000;
+    cfg.bda_plus_on_unmet = BDA_UNMET_ABORT;
+    cfg.bda_plus_deadline_us = UINT64_MAX;
+    cfg.bda_plus_first_round_reserve_bytes_per_s = UINT64_MAX;
+    init(&st, &cfg);
+    cfg.bda_plus_max_dirty_ratio_ppm = 1; /* the edges of each range */
+    cfg.bda_plus_deadline_us = 1;
+    cfg.bda_plus_first_round_reserve_bytes_per_s = 1;
     init(&st, &cfg);
     cfg.stop_max_rounds = 2;
     cfg.stop_max_sent_percent = 100;
@@ -903,6 +939,182 @@ static void test_bda_predictor_plan_round(void) {
     EXPECT(bda_predictor_plan_round(&st, storage, 20, dirty, 2, send, 2, &result), BDA_ERR_NO_ROUND_IN_PROGRESS);
 }
 
+/* A BDA+ config on the millisecond clock, floor and stop conditions off. */
+static bda_config bda_plus(uint32_t on_unmet) {
+    bda_config cfg = quiet();
+    cfg.policy = BDA_POLICY_BDA_PLUS;
+    cfg.bda_floor_ppm = 0;
+    cfg.bda_plus_on_unmet = on_unmet;
+    return cfg;
+}
+
+/* What every plan's guard report keeps. */
+static void check_guard(const bda_plan *plan) {
+    if (plan->guard == BDA_GUARD_NONE) {
+        CHECK(plan->guard_needed_bytes_per_s == 0 && plan->guard_reserve_taken_bytes_per_s == 0);
+        CHECK(plan->guard_unmet == 0);
+        return;
+    }
+    CHECK(plan->guard == BDA_GUARD_CONVERGENCE || plan->guard == BDA_GUARD_DEADLINE);
+    CHECK(plan->guard_reserve_taken_bytes_per_s <= plan->migration_bytes_per_s);
+    CHECK(plan->guard_unmet == 0 || plan->guard_unmet == BDA_UNMET_TAKE_RESERVE ||
+          plan->guard_unmet == BDA_UNMET_SLOW_GUEST);
+    /* Unmet exactly when the free bandwidth is below the need; a need saturated at
+     * UINT64_MAX may stand for more, so on a free bandwidth of UINT64_MAX it may be either. */
+    CHECK((plan->guard_unmet != 0) == (plan->guard_needed_bytes_per_s > plan->free_bytes_per_s) ||
+          (plan->guard_needed_bytes_per_s == UINT64_MAX && plan->free_bytes_per_s == UINT64_MAX));
+}
+
+/* Round 1 on `free` B/s, ended after a second that dirtied `dirtied` bytes, then round 2. */
+static bda_status round_two(bda_state *st, uint64_t free, uint64_t dirtied, bda_plan *plan) {
+    bda_verdict verdict;
+    EXPECT(bda_begin_round(st, free, 0, 0, plan), BDA_OK);
+    CHECK(plan->guard == BDA_GUARD_NONE); /* round 1 has no dirty rate to guard */
+    EXPECT(bda_end_round(st, MB, dirtied, dirtied, 1000, &verdict), BDA_OK);
+    return bda_begin_round(st, free, 0, 1000, plan);
+}
+
+/* BDA+: the convergence guard in a whole migration, each action when a guard cannot be met,
+ * the deadline guard and the round-1 reserve. */
+static void test_bda_plus(void) {
+    bda_state st;
+    bda_plan plan;
+    bda_verdict verdict;
+    bda_telemetry t;
+    bda_summary summary;
+
+    /* U = 5 MB/s on 10 MB/s free: BDA reserves U in round 2 and leaves the migration 5 MB/s,
+     * no faster than the guest dirties: it never converges. The guard needs U / (1/2). */
+    bda_config cfg = bda_plus(BDA_UNMET_TAKE_RESERVE);
+    cfg.policy = BDA_POLICY_BDA;
+    init(&st, &cfg);
+    EXPECT(round_two(&st, 10 * MB, 5 * MB, &plan), BDA_OK);
+    CHECK(plan.rule == BDA_RULE_RESERVE && plan.migration_bytes_per_s == 5 * MB && plan.guard == BDA_GUARD_NONE);
+    check_guard(&plan);
+    cfg.policy = BDA_POLICY_BDA_PLUS;
+    init(&st, &cfg);
+    EXPECT(round_two(&st, 10 * MB, 5 * MB, &plan), BDA_OK);
+    check_plan(&plan, 10 * MB, 0);
+    check_guard(&plan);
+    CHECK(plan.rule == BDA_RULE_CONVERGENCE_GUARD && plan.guard == BDA_GUARD_CONVERGENCE);
+    CHECK(plan.migration_bytes_per_s == 10 * MB && plan.reserved_bytes_per_s == 0);
+    CHECK(plan.guard_needed_bytes_per_s == 10 * MB && plan.guard_reserve_taken_bytes_per_s == 5 * MB);
+    CHECK(plan.guard_unmet == 0 && !plan.cut_to_free);
+    /* Round 3: U = 2 MB/s, D = 5 MB/s; the paper's rate (about 5.86 MB/s) meets 4 MB/s. */
+    EXPECT(bda_end_round(&st, 10 * MB, 2 * MB, 2 * MB, 2000, &verdict), BDA_OK);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 2000, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.rule == BDA_RULE_RESERVE && plan.guard == BDA_GUARD_NONE && plan.migration_bytes_per_s >= 4 * MB);
+    EXPECT(bda_end_round(&st, 2 * MB, 0, 0, 3000, &verdict), BDA_OK);
+    EXPECT(bda_request_stop_and_copy(&st), BDA_OK);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 3000, &plan), BDA_OK);
+    CHECK(plan.rule == BDA_RULE_STOP_AND_COPY && plan.guard == BDA_GUARD_NONE);
+    EXPECT(bda_end_round(&st, 0, 0, 0, 3010, &verdict), BDA_OK);
+    EXPECT(bda_get_summary(&st, &summary), BDA_OK);
+    CHECK(summary.rounds == 4);
+    EXPECT(bda_get_telemetry(&st, &t), BDA_OK);
+    CHECK(t.guard_took_reserve == 1 && t.guard_unmet == 0);
+
+    /* U = 6 MB/s needs 12 MB/s; only 10 MB/s free. Take the reserve: all of it. */
+    init(&st, &cfg);
+    EXPECT(round_two(&st, 10 * MB, 6 * MB, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.rule == BDA_RULE_CONVERGENCE_GUARD && plan.migration_bytes_per_s == 10 * MB);
+    CHECK(plan.guard_needed_bytes_per_s == 12 * MB && plan.guard_reserve_taken_bytes_per_s == 6 * MB);
+    CHECK(plan.guard_unmet == BDA_UNMET_TAKE_RESERVE);
+    EXPECT(bda_get_telemetry(&st, &t), BDA_OK);
+    CHECK(t.guard_took_reserve == 1 && t.guard_unmet == 1);
+
+    /* Slow the guest: the paper's allocation stands, the plan says the guard is unmet, and
+     * the migration goes on (a reassessment reports it again) to completion. */
+    cfg = bda_plus(BDA_UNMET_SLOW_GUEST);
+    init(&st, &cfg);
+    EXPECT(round_two(&st, 10 * MB, 6 * MB, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.rule == BDA_RULE_RESERVE && plan.migration_bytes_per_s == 4 * MB && plan.reserved_bytes_per_s == 6 * MB);
+    CHECK(plan.guard == BDA_GUARD_CONVERGENCE && plan.guard_unmet == BDA_UNMET_SLOW_GUEST);
+    CHECK(plan.guard_needed_bytes_per_s == 12 * MB && plan.guard_reserve_taken_bytes_per_s == 0);
+    EXPECT(bda_reassess(&st, 10 * MB, 0, 1100, &plan), BDA_OK);
+    CHECK(plan.guard_unmet == BDA_UNMET_SLOW_GUEST);
+    /* The guest was slowed: 1 MB/s dirtied; now the paper's rate meets the guard. */
+    EXPECT(bda_end_round(&st, 4 * MB, MB, MB, 2000, &verdict), BDA_OK);
+    CHECK(verdict.next == BDA_NEXT_LIVE);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 2000, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.guard == BDA_GUARD_NONE);
+    EXPECT(bda_end_round(&st, MB, 0, 0, 3000, &verdict), BDA_OK);
+    EXPECT(bda_request_stop_and_copy(&st), BDA_OK);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 3000, &plan), BDA_OK);
+    EXPECT(bda_end_round(&st, 0, 0, 0, 3010, &verdict), BDA_OK);
+    CHECK(verdict.next == BDA_NEXT_COMPLETE);
+    EXPECT(bda_get_telemetry(&st, &t), BDA_OK);
+    CHECK(t.guard_took_reserve == 0 && t.guard_unmet == 2);
+
+    /* Abort: its own status, no plan written, and from then on the state is aborted. */
+    cfg = bda_plus(BDA_UNMET_ABORT);
+    init(&st, &cfg);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 0, &plan), BDA_OK);
+    EXPECT(bda_end_round(&st, MB, 6 * MB, 6 * MB, 1000, &verdict), BDA_OK);
+    memset(&plan, 0x5C, sizeof plan);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 1000, &plan), BDA_ERR_GUARD_UNMET);
+    CHECK(all_bytes(&plan, sizeof plan, 0x5C));
+    EXPECT(bda_get_telemetry(&st, &t), BDA_OK);
+    /* The aborting allocation counts as taking the reserve too (the kernel counts the
+     * allocation it computed, though it was never handed out). */
+    CHECK(t.guard_unmet == 1 && t.guard_took_reserve == 1);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 1000, &plan), BDA_ERR_MIGRATION_ABORTED);
+    EXPECT(bda_reassess(&st, 10 * MB, 0, 1000, &plan), BDA_ERR_MIGRATION_ABORTED);
+    EXPECT(bda_end_round(&st, 0, 0, 0, 1100, &verdict), BDA_ERR_MIGRATION_ABORTED);
+    EXPECT(bda_request_stop_and_copy(&st), BDA_ERR_MIGRATION_ABORTED);
+    EXPECT(bda_get_summary(&st, &summary), BDA_ERR_MIGRATION_NOT_COMPLETE);
+    EXPECT(bda_abort(&st), BDA_OK);
+    CHECK(all_bytes(&plan, sizeof plan, 0x5C));
+    /* Met, the same config runs; a reassessment on a busier link that cannot meet it aborts. */
+    init(&st, &cfg);
+    EXPECT(round_two(&st, 20 * MB, 6 * MB, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.migration_bytes_per_s == 14 * MB && plan.guard == BDA_GUARD_NONE);
+    EXPECT(bda_reassess(&st, 20 * MB, 12 * MB, 1100, &plan), BDA_ERR_GUARD_UNMET);
+    CHECK(plan.migration_bytes_per_s == 14 * MB); /* not written */
+    EXPECT(bda_reassess(&st, 20 * MB, 0, 1200, &plan), BDA_ERR_MIGRATION_ABORTED);
+
+    /* The deadline guard: 64 MiB within 10 s, convergence guard off, round 1 asked at
+     * 1 MB/s. Round 1 needs ceil(67108864 B / 10 s) = 6710887 B/s. */
+    cfg = bda_plus(BDA_UNMET_TAKE_RESERVE);
+    cfg.bda_plus_max_dirty_ratio_ppm = 0;
+    cfg.bda_plus_deadline_us = 10000000;
+    cfg.bda_first_round_bytes_per_s = MB;
+    init(&st, &cfg);
+    EXPECT(bda_begin_round(&st, 100 * MB, 0, 0, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.guard == BDA_GUARD_DEADLINE);
+    CHECK(plan.migration_bytes_per_s == 6710887 && plan.guard_needed_bytes_per_s == 6710887);
+    CHECK(plan.guard_reserve_taken_bytes_per_s == 6710887 - MB && plan.guard_unmet == 0);
+    /* Round 1 took 8 s and dirtied 1 MB (U = 125 kB/s); 4 MB are left for the last 2 s:
+     * U + 2 MB/s = 2125000 B/s. The paper leaves 2.2 MB/s - U = 2075000 B/s. */
+    EXPECT(bda_end_round(&st, 64 * MIB, MB, 4 * MB, 8000, &verdict), BDA_OK);
+    EXPECT(bda_begin_round(&st, 2200000, 0, 8000, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 2125000);
+    CHECK(plan.guard_needed_bytes_per_s == 2125000 && plan.guard_reserve_taken_bytes_per_s == 50000);
+    CHECK(plan.reserved_bytes_per_s == 75000 && plan.guard_unmet == 0);
+    /* Past the deadline no rate is enough: unmet, and the whole link goes to the migration. */
+    EXPECT(bda_end_round(&st, 4 * MB, MB, 2 * MB, 11000, &verdict), BDA_OK);
+    EXPECT(bda_begin_round(&st, 2200000, 0, 11000, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.guard == BDA_GUARD_DEADLINE && plan.guard_needed_bytes_per_s == UINT64_MAX);
+    CHECK(plan.guard_unmet == BDA_UNMET_TAKE_RESERVE && plan.migration_bytes_per_s == 2200000);
+
+    /* The round-1 reserve: 2 MB/s kept for the service out of 10 MB/s free. */
+    cfg = bda_plus(BDA_UNMET_TAKE_RESERVE);
+    cfg.bda_plus_first_round_reserve_bytes_per_s = 2 * MB;
+    init(&st, &cfg);
+    EXPECT(bda_begin_round(&st, 10 * MB, 0, 0, &plan), BDA_OK);
+    check_guard(&plan);
+    CHECK(plan.rule == BDA_RULE_FIRST_ROUND && plan.migration_bytes_per_s == 8 * MB);
+    CHECK(plan.reserved_bytes_per_s == 2 * MB && plan.guard == BDA_GUARD_NONE);
+}
+
 /* The worked example's four allocations, summed, in a fresh state: what a thread computes. */
 static int worked_example(void *result) {
     uint64_t sum = 0;
@@ -977,14 +1189,24 @@ static void test_random_calls(void) {
     bda_config cfg = quiet();
     init(&st, &cfg);
     uint64_t storage[64] = {0}, dirty[8] = {0}, send[8] = {0};
-    unsigned ok = 0, refused = 0;
+    unsigned ok = 0, refused = 0, guard_aborts = 0, guards = 0;
     for (int i = 0; i < 200000; i++) {
+        if (random_u64() % 1500 == 0) {
+            /* A fresh BDA+ migration with valid, random guards (random configs are rarely
+             * valid BDA+ ones). */
+            bda_config fresh = bda_plus(1 + (uint32_t)(random_u64() % 3));
+            fresh.bda_plus_max_dirty_ratio_ppm = (uint32_t)(random_u64() % 1000001);
+            fresh.bda_plus_deadline_us = random_u64() % 2 ? random_u64() % 100000000 : 0;
+            fresh.bda_plus_first_round_reserve_bytes_per_s = random_u64() % 2 ? extreme_u64() : 0;
+            init(&st, &fresh);
+            continue;
+        }
         if (random_u64() % 500 == 0) {
             /* A fresh migration with random limits, each in or out of its range. */
             bda_config fresh = config();
             fresh.memory_bytes = extreme_u64() % 3 == 0 ? extreme_u64() : 64 * 4096;
             fresh.tick_hz = extreme_u64();
-            fresh.policy = (uint32_t)(random_u64() % 6);
+            fresh.policy = (uint32_t)(random_u64() % 7);
             fresh.page_size_bytes = UINT64_C(1) << (10 + random_u64() % 24);
             fresh.bda_first_round_bytes_per_s = extreme_u64();
             fresh.bda_floor_ppm = (uint32_t)(random_u64() % 1100000);
@@ -999,6 +1221,10 @@ static void test_random_calls(void) {
             fresh.pacer_burst_bytes = extreme_u64();
             fresh.predictor_history_rounds = (uint32_t)(random_u64() % 10);
             fresh.predictor_max_deferrals = (uint32_t)(random_u64() % 17);
+            fresh.bda_plus_max_dirty_ratio_ppm = (uint32_t)(random_u64() % 1100000);
+            fresh.bda_plus_on_unmet = (uint32_t)(random_u64() % 5);
+            fresh.bda_plus_deadline_us = random_u64() % 2 ? extreme_u64() : 0;
+            fresh.bda_plus_first_round_reserve_bytes_per_s = random_u64() % 2 ? extreme_u64() : 0;
             bda_state before = st;
             bda_status status = bda_init(&st, &fresh);
             if (status != BDA_OK) {
@@ -1057,6 +1283,13 @@ static void test_random_calls(void) {
             status = random_u64() % 50 == 0 ? bda_abort(&st) : BDA_OK;
             break;
         }
+        if (status == BDA_ERR_GUARD_UNMET) {
+            /* The one refusal that changes the state: it is now aborted. */
+            CHECK(output == &plan && all_bytes(&plan, sizeof plan, 0xA5));
+            CHECK(bda_begin_round(&st, 1, 0, 0, &plan) == BDA_ERR_MIGRATION_ABORTED);
+            guard_aborts++;
+            continue;
+        }
         if (status != BDA_OK) {
             refused++;
             CHECK(strcmp(bda_status_str(status), "unknown status") != 0);
@@ -1071,7 +1304,9 @@ static void test_random_calls(void) {
             CHECK(plan.free_bytes_per_s == capacity - usage);
             CHECK(plan.migration_bytes_per_s + plan.reserved_bytes_per_s == plan.free_bytes_per_s);
             CHECK(plan.kind >= BDA_ROUND_FIRST && plan.kind <= BDA_ROUND_STOP_AND_COPY);
-            CHECK(plan.rule >= BDA_RULE_FIRST_ROUND && plan.rule <= BDA_RULE_HELD);
+            CHECK(plan.rule >= BDA_RULE_FIRST_ROUND && plan.rule <= BDA_RULE_DEADLINE_GUARD);
+            check_guard(&plan);
+            guards += plan.guard != BDA_GUARD_NONE;
         } else if (output == &verdict) {
             CHECK(verdict.next >= BDA_NEXT_LIVE && verdict.next <= BDA_NEXT_COMPLETE);
             CHECK(verdict.stop_reason <= BDA_STOP_REQUESTED);
@@ -1082,6 +1317,8 @@ static void test_random_calls(void) {
         }
     }
     CHECK(ok > 10000 && refused > 10000);
+    /* The random configs reach BDA+'s guards, and its abort. */
+    CHECK(guards > 100 && guard_aborts > 0);
 }
 
 /* Two migrations in two states do not share anything. */
@@ -1122,6 +1359,7 @@ int main(void) {
     test_bda_predictor_words();
     test_bda_predictor_init();
     test_bda_predictor_plan_round();
+    test_bda_plus();
     test_states_are_independent();
     test_threads();
     test_random_calls();
@@ -1141,6 +1379,6 @@ int main(void) {
             fprintf(stderr, "status %u (%s) was never returned by a test\n", (unsigned)code, bda_status_str(code));
         }
     }
-    printf("test_api: 20 tests, %u checks, %u statuses, %u failures\n", checks, statuses, failures);
+    printf("test_api: 21 tests, %u checks, %u statuses, %u failures\n", checks, statuses, failures);
     return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -1,7 +1,7 @@
 //! The host binary: the same migration loop as the board, over std stand-ins ([`sim`]).
 //!
 //! ```text
-//! cargo run --release -p firmware -- [MEMORY_MIB] [--policy bda|pca|incremental|static]
+//! cargo run --release -p firmware -- [MEMORY_MIB] [--policy bda|bda-plus|pca|incremental|static]
 //!     [--workload idle|busy|bursty] [--link-mbit N] [--real-time] [--lose-page]
 //! ```
 //!
@@ -24,7 +24,9 @@ pub mod sim;
 use std::collections::TryReserveError;
 use std::process::ExitCode;
 
-use bda_core::{AnyPolicy, Bytes, BytesPerSec, IncrementalConfig, Pca, Static, Summary, Telemetry, TickHz, Ticks};
+use bda_core::{
+    AnyPolicy, BdaPlus, Bytes, BytesPerSec, IncrementalConfig, Pca, Static, Summary, Telemetry, TickHz, Ticks,
+};
 use firmware::workload::{Pattern, Workload};
 use firmware::{Environment, MigrationConfig, Observer, Outcome, RoundLog, migrate, workspace_words};
 
@@ -64,7 +66,7 @@ impl Default for Options {
     }
 }
 
-const USAGE: &str = "usage: firmware [MEMORY_MIB] [--policy bda|pca|incremental|static] \
+const USAGE: &str = "usage: firmware [MEMORY_MIB] [--policy bda|bda-plus|pca|incremental|static] \
 [--workload idle|busy|bursty] [--link-mbit N] [--real-time] [--lose-page]
 (the host holds the VM and its copy: twice MEMORY_MIB of RAM)";
 
@@ -113,6 +115,8 @@ fn positive(text: &str) -> Option<u64> {
 pub fn policy(name: &str) -> Option<AnyPolicy> {
     match name {
         "bda" => Some(AnyPolicy::bda()),
+        // The convergence guard at rho_max = 1/2; the reserve goes when it cannot be met.
+        "bda-plus" => Some(AnyPolicy::BdaPlus(BdaPlus::default())),
         "pca" => Some(AnyPolicy::Pca(Pca)),
         "incremental" => AnyPolicy::incremental(IncrementalConfig::default()).ok(),
         "static" => Some(AnyPolicy::Static(Static::QEMU_DEFAULT)),
@@ -206,7 +210,7 @@ fn millis(ticks: Ticks) -> f64 {
 impl Table {
     fn header(&self) {
         println!(
-            "{:>5} {:<11} {:<11} {:>7} {:>8} {:>7} {:>9} {:>8} {:>6} {:>6} {:>8} {:>7} {:>8}",
+            "{:>5} {:<11} {:<16} {:>7} {:>8} {:>7} {:>9} {:>8} {:>6} {:>6} {:>8} {:>7} {:>8}",
             "round",
             "kind",
             "rule",
@@ -222,7 +226,7 @@ impl Table {
             "time"
         );
         println!(
-            "{:>5} {:<11} {:<11} {:>7} {:>8} {:>7} {:>9} {:>8} {:>6} {:>6} {:>8} {:>7} {:>8}",
+            "{:>5} {:<11} {:<16} {:>7} {:>8} {:>7} {:>9} {:>8} {:>6} {:>6} {:>8} {:>7} {:>8}",
             "", "", "", "Mbit/s", "Mbit/s", "Mbit/s", "Mbit/s", "Mbit/s", "%", "pages", "pages", "pages", "ms"
         );
     }
@@ -235,7 +239,7 @@ impl Observer for Table {
         let diff = if allocated.0 == 0 { 0.0 } else { (achieved.0 as f64 / allocated.0 as f64 - 1.0) * 100.0 };
         let a = &log.allocation;
         println!(
-            "{:>5} {:<11} {:<11} {:>7.1} {:>8.1} {:>7.1} {:>9.1} {:>8.1} {:>+6.2} {:>6} {:>8} {:>7} {:>8.1}",
+            "{:>5} {:<11} {:<16} {:>7.1} {:>8.1} {:>7.1} {:>9.1} {:>8.1} {:>+6.2} {:>6} {:>8} {:>7} {:>8.1}",
             log.verdict.round,
             format!("{:?}", log.kind),
             format!("{:?}", a.rule),
@@ -250,6 +254,15 @@ impl Observer for Table {
             log.pages_dirtied,
             millis(log.elapsed),
         );
+        if let Some(guard) = a.guard.filter(|g| g.unmet.is_some()) {
+            println!(
+                "      guard: {:?} needs {:.1} Mbit/s, more than the free {:.1} ({:?})",
+                guard.guard,
+                mbit(guard.needed),
+                mbit(a.free),
+                guard.unmet.unwrap_or_default(),
+            );
+        }
         if log.verdict.events.non_convergence {
             println!("      event: not converging (dirty rate at or above the migration rate)");
         }
@@ -262,7 +275,7 @@ impl Observer for Table {
     fn complete(&mut self, summary: &Summary, telemetry: &Telemetry) {
         println!(
             "done: {} rounds, {:.1} MiB sent, total {:.3} s, downtime {:.1} ms (stop-and-copy after: {:?}); \
-             clamps: {} cut to free, {} floor",
+             clamps: {} cut to free, {} floor; BDA+ guards: {} took from the reserve, {} unmet",
             summary.rounds,
             summary.sent.0 as f64 / f64::from(1 << 20),
             millis(summary.total_time) / 1e3,
@@ -270,6 +283,8 @@ impl Observer for Table {
             summary.stop_reason,
             telemetry.cut_to_free,
             telemetry.floor_applied,
+            telemetry.guard_took_reserve,
+            telemetry.guard_unmet,
         );
     }
 }
@@ -304,7 +319,7 @@ mod tests {
     #[test]
     fn every_round_achieves_its_allocated_rate() {
         let bound = 3 * PAGE_BYTES;
-        for policy in ["bda", "pca", "incremental", "static"] {
+        for policy in ["bda", "bda-plus", "pca", "incremental", "static"] {
             for workload in Pattern::ALL {
                 let options = Options { policy: policy.into(), workload, ..options(32) };
                 let (result, table) = run(&options);
@@ -429,6 +444,20 @@ mod tests {
     }
 
     #[test]
+    fn bda_plus_takes_from_the_reserve_where_bda_keeps_the_rate_near_the_dirty_rate() {
+        // The busy guest (50 MB/s) on a 500 Mbit/s link: BDA reserves about the dirty rate, so
+        // the migration runs little faster than the guest dirties; BDA+'s convergence guard
+        // wants twice the dirty rate and takes it from the reserve.
+        let (bda, _) = run(&Options { link_mbit: 500, ..options(64) });
+        let (plus, table) = run(&Options { link_mbit: 500, policy: "bda-plus".into(), ..options(64) });
+        let (bda, plus) = (bda.unwrap(), plus.unwrap());
+        assert_eq!((bda.telemetry.guard_took_reserve, bda.telemetry.guard_unmet), (0, 0));
+        assert!(plus.telemetry.guard_took_reserve > 0);
+        assert!(table.rounds.iter().any(|r| r.allocation.rule == bda_core::Rule::ConvergenceGuard));
+        assert!(plus.summary.total_time < bda.summary.total_time, "{:?} vs {:?}", plus.summary, bda.summary);
+    }
+
+    #[test]
     fn a_limit_ends_a_migration_that_does_not_converge() {
         // 50 MB/s of writes over a 300 Mbit/s link: pre-copy cannot catch up.
         let options = Options { link_mbit: 300, ..options(64) };
@@ -454,6 +483,7 @@ mod tests {
                 lose_page: true
             }
         );
+        assert_eq!(parse(&args("--policy bda-plus")).map(|o| o.policy), Ok("bda-plus".into()));
         for bad in ["0", "-5", "64 64", "--policy", "--policy fast", "--workload x", "--link-mbit 0", "2000000", "x"] {
             assert!(parse(&args(bad)).is_err(), "{bad}");
         }
