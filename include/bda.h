@@ -377,6 +377,11 @@ enum bda_rule
    * BDA+'s deadline guard raised the rate to `U + R / T_left` (or to the free bandwidth).
    */
   BDA_RULE_DEADLINE_GUARD = 12,
+  /**
+   * BDA+ reserved what it learned from the service's measured traffic instead of the
+   * paper's reserve.
+   */
+  BDA_RULE_SERVICE_RESERVE = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

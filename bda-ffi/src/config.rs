@@ -8,7 +8,8 @@
 
 use bda_core::{
     AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, ControllerConfig,
-    IncrementalConfig, PacerConfig, PageSize, Pca, PredictorConfig, Share, Static, StopConditions, TickHz, UnmetAction,
+    IncrementalConfig, PacerConfig, PageSize, Pca, PredictorConfig, ReserveSource, Share, Static, StopConditions,
+    TickHz, UnmetAction,
 };
 
 use crate::ffi::{Out, status_of};
@@ -282,6 +283,9 @@ impl bda_config {
                 max_dirty_ratio,
                 deadline_us: off_if_zero(self.bda_plus_deadline_us),
                 on_unmet,
+                // The C calls take no measurement of the service's own traffic yet, so the
+                // reserve is the paper's (what the learned default falls back to anyway).
+                reserve: ReserveSource::DirtyRate,
             })?),
         };
         let controller = ControllerConfig {
@@ -428,7 +432,9 @@ mod tests {
     #[test]
     fn bda_plus_defaults_match_the_kernels_and_read_the_bda_fields() {
         let config = bda_config { policy: BDA_POLICY_BDA_PLUS, ..valid() };
-        assert_eq!(config.validate().unwrap().policy, AnyPolicy::BdaPlus(BdaPlus::default()));
+        // The kernel's defaults but the reserve: C passes no service measurement yet.
+        let kernel = BdaPlusConfig { reserve: ReserveSource::DirtyRate, ..BdaPlusConfig::default() };
+        assert_eq!(config.validate().unwrap().policy, AnyPolicy::BdaPlus(BdaPlus::new(kernel).unwrap()));
         // The inner BDA is the `bda_*` fields; each `bda_plus_*` field reaches its setting.
         let config = bda_config {
             bda_first_round_bytes_per_s: 7,
@@ -453,6 +459,7 @@ mod tests {
                 max_dirty_ratio: Share::from_ppm(250_000),
                 deadline_us: Some(9),
                 on_unmet: UnmetAction::SlowGuest,
+                reserve: ReserveSource::DirtyRate,
             }
         );
         for (value, action) in [
