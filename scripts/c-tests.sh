@@ -31,16 +31,19 @@ warnings=(-Wall -Wextra -Werror -pedantic)
 sanitize=(-fsanitize=address,undefined -fno-sanitize-recover=all -g -O1)
 arm_gcc=(arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 --specs=nosys.specs)
 # The 8 KiB flash budget is not met yet (README.md, "The C library"); until it is, this
-# ceiling, just above the measured figure (14,996 bytes), guards against growth. It was
+# ceiling, just above the measured figure (15,472 bytes), guards against growth. It was
 # raised from 13 KiB when BDA+ entered the kernel: the C library's policy dispatch carries
 # its guards (about 1,400 bytes). It was raised again, from 14,848 to 15,360 bytes, when the
 # C ABI came to offer BDA+: its config fields and their checks in bda_init (+192 bytes), the
 # guard report copied into every plan (+88) and two telemetry counters (+22) in code, three
 # status messages and the larger default config in read-only data (about 220 bytes) took the
-# figure from 14,476 to 14,996 bytes; the ceiling keeps about the headroom it had. The
-# state budget is met and enforced.
+# figure from 14,476 to 14,996 bytes; the ceiling keeps about the headroom it had. It was
+# raised to 15,872 bytes when BDA+ learned a reserve from the service's traffic (its own
+# rule, a larger LinkSample) and its deadline guard planned from the round's progress (the
+# round-1 target and the margin): 14,996 -> 15,472 bytes. The state budget is met and
+# enforced.
 flash_budget=8192
-flash_ceiling=15360
+flash_ceiling=15872
 state_budget=512
 
 step "the header is current: cbindgen $(cbindgen --version | cut -d' ' -f2) output equals include/bda.h"

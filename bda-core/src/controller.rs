@@ -408,19 +408,79 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         self.round = self.round.saturating_add(1);
         self.phase = Phase::InRound(kind);
         self.round_started = now;
-        self.policy.begin_round(&self.context(kind));
-        self.plan(kind, link, now)
+        let ctx = self.context(kind);
+        self.policy.begin_round(&ctx);
+        self.plan(ctx, link, now)
     }
 
     /// Recomputes the current round's allocation for new link figures, keeping the round's
     /// dirty rates and coefficients. Call it every 100 ms or so: a round can last minutes while
-    /// the other traffic moves.
+    /// the other traffic moves. BDA+'s deadline guard then still sees the round as it began;
+    /// [`reassess_with_progress`](Self::reassess_with_progress) tells it how far the round got.
     pub fn reassess(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
         let Phase::InRound(kind) = self.phase else {
             return Err(self.misuse());
         };
         let now = self.clock(now);
-        self.plan(kind, link, now)
+        self.plan(self.context(kind), link, now)
+    }
+
+    /// [`reassess`](Self::reassess), with how far the current round got: the bytes it still
+    /// has to send, and, if the caller knows it, what the guest dirtied since the round began
+    /// (`None`: estimated at the last round's dirty rate; round 1 has none). The policy then
+    /// sees the migration as it stands `now`: [`RoundContext::elapsed_us`] up to `now`, as
+    /// [`RoundContext::to_send`] what is left of the round plus what was dirtied meanwhile,
+    /// and [`RoundContext::dirtying`], the round's own dirty rate so far. Only BDA+'s deadline
+    /// guard reads them.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use bda_core::{BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Controller, ControllerConfig,
+    ///                LinkSample, Rule, TickHz, Ticks};
+    ///
+    /// // 100 MB, a deadline of 20 s, and 95 MB/s of the link reserved for the service in
+    /// // round 1, which leaves the migration 5 MB/s.
+    /// let policy = BdaPlus::new(BdaPlusConfig {
+    ///     deadline_us: Some(20_000_000),
+    ///     first_round_reserve: Some(BytesPerSec(95_000_000)),
+    ///     ..BdaPlusConfig::default()
+    /// })
+    /// .unwrap();
+    /// let config = ControllerConfig::new(Bytes(100_000_000), TickHz::MILLIS);
+    /// let mut controller: Controller<BdaPlus> = Controller::new(config, policy).unwrap();
+    /// let link = LinkSample::new(BytesPerSec(100_000_000), BytesPerSec(0));
+    /// controller.begin_round(link, Ticks(0)).unwrap();
+    /// // 5 s in, 60 MB are left and the guest dirtied 10 MB (2 MB/s): 70 MB are outstanding,
+    /// // and the guard plans to be done in half the 15 s left: 2 + 70/7.5 = 11.33 MB/s.
+    /// let plan =
+    ///     controller.reassess_with_progress(link, Bytes(60_000_000), Some(Bytes(10_000_000)), Ticks(5_000)).unwrap();
+    /// assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(11_333_334)));
+    /// ```
+    pub fn reassess_with_progress(
+        &mut self,
+        link: LinkSample,
+        remaining_in_round: Bytes,
+        dirtied_in_round: Option<Bytes>,
+        now: Ticks,
+    ) -> Result<RoundPlan, ControllerError> {
+        let Phase::InRound(kind) = self.phase else {
+            return Err(self.misuse());
+        };
+        let now = self.clock(now);
+        let tick_hz = self.profile.tick_hz;
+        let base = self.context(kind);
+        let in_round = now.saturating_sub(self.round_started);
+        let latest = base.dirty.latest.unwrap_or(BytesPerSec::ZERO);
+        let dirtied = dirtied_in_round.unwrap_or_else(|| latest.bytes_in(in_round, tick_hz));
+        let ctx = RoundContext {
+            to_send: remaining_in_round.saturating_add(dirtied),
+            elapsed_us: now.saturating_sub(self.migration_started).to_micros(tick_hz),
+            // No time in the round yet: no rate to tell.
+            dirtying: dirtied_in_round.and_then(|d| BytesPerSec::from_bytes_over(d, in_round, tick_hz)),
+            ..base
+        };
+        self.plan(ctx, link, now)
     }
 
     /// Ends the current round with what the caller measured, and decides what comes next.
@@ -545,13 +605,15 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
             dirty: self.history.rates(),
             to_send: self.to_send,
             elapsed_us: self.round_started.saturating_sub(self.migration_started).to_micros(self.profile.tick_hz),
+            dirtying: None,
         }
     }
 
     /// Allocates under the current link, counting what was clamped; aborts when a guard that
     /// cannot be met is configured to abort.
-    fn plan(&mut self, kind: RoundKind, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
-        let allocation = self.policy.allocate(&self.context(kind), link);
+    fn plan(&mut self, ctx: RoundContext, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
+        let kind = ctx.kind;
+        let allocation = self.policy.allocate(&ctx, link);
         let t = &mut self.telemetry;
         Telemetry::count(&mut t.usage_above_capacity, allocation.clamps.usage_above_capacity);
         Telemetry::count(&mut t.cut_to_free, allocation.clamps.cut_to_free);
@@ -917,26 +979,36 @@ mod tests {
     #[test]
     fn bda_plus_sees_what_is_left_and_when_and_an_unmet_guard_can_abort() {
         use crate::policy::{BdaPlus, BdaPlusConfig, Guard};
-        // A 15 s deadline; round 1 sends 100 MB in 10 s and leaves 30 MB dirtied (3 MB/s).
+        // A 20 s deadline; round 1 sends 100 MB in 10 s and leaves 30 MB dirtied (3 MB/s).
         let deadline =
-            BdaPlusConfig { deadline_us: Some(15_000_000), max_dirty_ratio: None, ..BdaPlusConfig::default() };
+            BdaPlusConfig { deadline_us: Some(20_000_000), max_dirty_ratio: None, ..BdaPlusConfig::default() };
         let mut c = Controller::<BdaPlus>::new(quiet(), BdaPlus::new(deadline).unwrap()).unwrap();
         let mut now = 0;
         round(&mut c, &mut now, 10_000, report(100 * MB, 30 * MB, 30 * MB));
-        // Round 2 needs 3 + 30/5 = 9 MB/s of the 10 MB/s free.
+        // (Round 1 aimed to end by half the deadline, 10 s.)
+        let before = *c.telemetry();
+        // Round 2 plans to be done in half the 10 s left: 3 + 30/5 = 9 MB/s of the 10 MB/s free.
         let plan = c.begin_round(link(10), Ticks(now)).unwrap();
         assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(9 * MB)));
-        assert_eq!(c.telemetry().guard_took_reserve, 1);
+        assert_eq!(c.telemetry().guard_took_reserve, before.guard_took_reserve + 1);
         // Only 8 MB/s free: unmet, the whole link goes to the migration, and it is counted.
         let plan = c.reassess(link(8), Ticks(now + 100)).unwrap();
         assert_eq!(plan.allocation.migration, BytesPerSec(8 * MB));
         assert_eq!(plan.allocation.guard.unwrap().guard, Guard::Deadline);
-        assert_eq!(c.telemetry().guard_unmet, 1);
+        assert_eq!(c.telemetry().guard_unmet, before.guard_unmet + 1);
+        // 2 s into round 2, 20 MB are left and 6 MB were dirtied meanwhile (estimated at
+        // 3 MB/s): 26 MB in half the 8 s left need 3 + 26/4 = 9.5 MB/s, of 12 MB/s free (the
+        // paper would give 9).
+        let plan = c.reassess_with_progress(link(12), Bytes(20 * MB), None, Ticks(now + 2_000)).unwrap();
+        assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(9_500_000)));
 
         let abort = BdaPlusConfig { on_unmet: UnmetAction::Abort, ..deadline };
         let mut c = Controller::<BdaPlus>::new(quiet(), BdaPlus::new(abort).unwrap()).unwrap();
         let mut now = 0;
-        round(&mut c, &mut now, 10_000, report(100 * MB, 30 * MB, 30 * MB));
+        // Round 1 must not abort: it gets a link that meets its guard.
+        c.begin_round(link(100), Ticks(0)).unwrap();
+        c.end_round(report(100 * MB, 30 * MB, 30 * MB), Ticks(10_000)).unwrap();
+        now += 10_000;
         assert!(c.begin_round(link(10), Ticks(now)).is_ok());
         assert_eq!(c.reassess(link(8), Ticks(now + 100)), Err(ControllerError::GuardUnmet));
         assert_eq!(c.allocation().guard.unwrap().needed, BytesPerSec(9 * MB));

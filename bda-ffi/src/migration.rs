@@ -749,7 +749,8 @@ mod tests {
 
     #[test]
     fn the_deadline_guard_is_reported_in_the_plan() {
-        // 64 MiB in 10 s from round 1 (U = 0): ceil(67108864 * 1e6 / 1e7) = 6710887 B/s.
+        // 64 MiB by half of a 10 s deadline (round 1 aims there while its dirty rate is
+        // unknown): ceil(67108864 * 1e6 / 5e6) = 13421773 B/s.
         let config = bda_config {
             bda_first_round_bytes_per_s: MB,
             bda_plus_deadline_us: 10_000_000,
@@ -758,8 +759,8 @@ mod tests {
         let mut state = init(&config);
         let plan = begin(&mut state, 100 * MB, 0).unwrap();
         assert_eq!((plan.rule, plan.guard), (bda_rule::BDA_RULE_DEADLINE_GUARD, bda_guard::BDA_GUARD_DEADLINE));
-        assert_eq!((plan.migration_bytes_per_s, plan.guard_needed_bytes_per_s), (6_710_887, 6_710_887));
-        assert_eq!((plan.guard_reserve_taken_bytes_per_s, plan.guard_unmet), (5_710_887, 0));
+        assert_eq!((plan.migration_bytes_per_s, plan.guard_needed_bytes_per_s), (13_421_773, 13_421_773));
+        assert_eq!((plan.guard_reserve_taken_bytes_per_s, plan.guard_unmet), (12_421_773, 0));
     }
 
     #[test]

@@ -350,7 +350,10 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
             interval_service = 0.0;
             interval_start = now_s;
             next_reassess = now_s + scenario.reassess_s;
-            match controller.reassess(sample(measured_usage, measured_service, now_s), ticks(now_s)) {
+            let remaining = Bytes((round.total - round.sent) * PAGE_BYTES);
+            let link_now = sample(measured_usage, measured_service, now_s);
+            let dirtied = Some(Bytes(dirty_log.count() * PAGE_BYTES));
+            match controller.reassess_with_progress(link_now, remaining, dirtied, ticks(now_s)) {
                 Ok(plan) => allocation = plan.allocation,
                 Err(ControllerError::GuardUnmet) => break End::Aborted,
                 Err(e) => return Err(e.to_string()),

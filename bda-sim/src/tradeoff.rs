@@ -29,10 +29,10 @@ use crate::workload::{WorkloadKind, WorkloadParams};
 /// The `rho_max` settings BDA+ is tried at, percent.
 pub const RHO_MAX_PERCENT: [u8; 4] = [25, 50, 75, 100];
 
-/// The busy workload's page writes per second: 5.7 MB/s, more than half the default link's
+/// The busy workload's page writes per second: 7 MB/s, more than half the default link's
 /// 11.5 MB/s of free bandwidth, where the paper's reserve leaves the migration below the
 /// dirty rate.
-pub const BUSY_WRITES_PER_S: f64 = 1_400.0;
+pub const BUSY_WRITES_PER_S: f64 = 1_700.0;
 
 /// A workload of the experiment.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

@@ -2,7 +2,7 @@
 
 use bda_sim::link::{Background, Link};
 use bda_sim::run::simulate;
-use bda_sim::scenario::{PolicyKind, Scenario, UsageReading};
+use bda_sim::scenario::{BdaPlusParams, FirstRoundReserve, OnUnmet, PolicyKind, ReserveArg, Scenario, UsageReading};
 use bda_sim::workload::{WorkloadKind, WorkloadParams};
 use proptest::prelude::*;
 
@@ -116,4 +116,122 @@ proptest! {
             prop_assert_eq!(round.migration + round.reserved, round.free);
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// BDA+'s deadline guard: whenever the deadline is feasible — plain pre-copy at all free
+    /// bandwidth (PCA) converges on the same scenario and seed with 10 % of the deadline to
+    /// spare — BDA+ meets it too, even with a round-1 reserve of up to 90 % of the link
+    /// that would otherwise make it much slower. (With 2 % to spare it was seen to miss by
+    /// 3 %: the margin is part of the claim.)
+    #[test]
+    fn bda_plus_meets_every_feasible_deadline(
+        memory_mib in 16_u64..128,
+        kind in workload(),
+        writes_per_s in prop_oneof![Just(0.0), 0.0..3_000.0],
+        capacity in 5e6..1.25e8,
+        background_share in 0.0..0.5,
+        efficiency in 0.5..=1.0,
+        service_factor in 0.0..1.5,
+        first_round_reserve_share in 0.0..0.9,
+        slack in 1.1..3.0,
+        rho_max_percent in prop_oneof![Just(None), (10_u8..=100).prop_map(Some)],
+        seed in any::<u64>(),
+    ) {
+        let mut s = Scenario::new(memory_mib * MIB, kind);
+        s.workload = WorkloadParams { writes_per_s, ..s.workload };
+        s.link = Link { capacity, efficiency, background: Background::Constant { rate: capacity * background_share } };
+        s.service_factor = service_factor;
+        s.time_limit_s = 1e6;
+        let pca = simulate(&s, PolicyKind::Pca, seed).map_err(TestCaseError::fail)?;
+        prop_assume!(pca.converged);
+        let deadline_s = pca.total_time_s * slack;
+        s.bda_plus = BdaPlusParams {
+            max_dirty_ratio_percent: rho_max_percent,
+            deadline_s: Some(deadline_s),
+            first_round_reserve: FirstRoundReserve::Fixed((capacity * first_round_reserve_share) as u64),
+            on_unmet: OnUnmet::TakeReserve,
+            reserve: ReserveArg::DirtyRate,
+        };
+        let plus = simulate(&s, PolicyKind::BdaPlus, seed).map_err(TestCaseError::fail)?;
+        prop_assert!(plus.completed);
+        prop_assert!(
+            plus.total_time_s <= deadline_s,
+            "BDA+ {} s, deadline {} s (PCA {} s)",
+            plus.total_time_s,
+            deadline_s,
+            pca.total_time_s
+        );
+    }
+}
+
+fn bursty_service(memory: u64, kind: WorkloadKind) -> Scenario {
+    let mut s = Scenario::new(memory, kind);
+    s.service_factor = 0.0;
+    s.service_flow = Background::Bursty { base: 0.0, burst: 8e6, period_s: 20.0, burst_s: 5.0 };
+    s
+}
+
+/// A service that bursts above its fair share of the link: the paper's reserve, sized from
+/// the dirty rate, does not see it; BDA+'s reserve learned from the service's traffic cuts
+/// its shortfall to less than a third.
+#[test]
+fn the_learned_reserve_protects_a_bursty_service() {
+    let mut s = bursty_service(256 * MIB, WorkloadKind::KernelCompile);
+    let bda = simulate(&s, PolicyKind::Bda, 1).unwrap();
+    s.bda_plus.reserve = ReserveArg::ServiceTraffic;
+    let learned = simulate(&s, PolicyKind::BdaPlus, 1).unwrap();
+    s.bda_plus.reserve = ReserveArg::DirtyRate;
+    let paper_reserve = simulate(&s, PolicyKind::BdaPlus, 1).unwrap();
+    assert!(bda.service_shortfall_pct > 20.0, "{}", summary(&bda));
+    assert!(paper_reserve.service_shortfall_pct > 20.0, "{}", summary(&paper_reserve));
+    assert!(learned.service_shortfall_pct < bda.service_shortfall_pct / 3.0, "{}", summary(&learned));
+    assert!(learned.converged && learned.trace.iter().any(|r| r.rule == "ServiceReserve"));
+}
+
+/// Where the dirty rate is above half the free bandwidth, the paper's BDA keeps the migration
+/// below it and is forced to stop at the round cap; BDA+'s convergence guard converges, and
+/// with the guard off it is the paper's BDA again.
+#[test]
+fn the_convergence_guard_converges_where_the_paper_does_not() {
+    let mut s = Scenario::new(1 << 30, WorkloadKind::KernelCompile);
+    s.service_factor = 0.0;
+    s.workload.writes_per_s = 1_700.0; // 7 MB/s, more than half the 11.5 MB/s free
+    let bda = simulate(&s, PolicyKind::Bda, 1).unwrap();
+    s.bda_plus.reserve = ReserveArg::DirtyRate;
+    let plus = simulate(&s, PolicyKind::BdaPlus, 1).unwrap();
+    s.bda_plus.max_dirty_ratio_percent = None;
+    let loose = simulate(&s, PolicyKind::BdaPlus, 1).unwrap();
+    assert!(!bda.converged, "{}", summary(&bda));
+    assert!(plus.converged && plus.total_time_s < bda.total_time_s, "{}", summary(&plus));
+    assert!(plus.trace.iter().any(|r| r.rule == "ConvergenceGuard"));
+    assert_eq!((loose.total_time_s, loose.rounds, loose.converged), (bda.total_time_s, bda.rounds, bda.converged));
+}
+
+/// An unmeetable guard: abort ends the run as not completed, slow-guest throttles the guest
+/// (fewer pages re-sent) and goes on, take-reserve gives the migration the whole link.
+#[test]
+fn each_unmet_action_does_what_it_says() {
+    let mut s = Scenario::new(256 * MIB, WorkloadKind::Stress);
+    s.workload.writes_per_s = 2_500.0; // 10 MB/s of fresh pages: rho_max 25 % needs 40 MB/s
+    s.bda_plus.max_dirty_ratio_percent = Some(25);
+    s.bda_plus.reserve = ReserveArg::DirtyRate;
+    let run = |s: &Scenario, action| {
+        let mut s = s.clone();
+        s.bda_plus.on_unmet = action;
+        simulate(&s, PolicyKind::BdaPlus, 1).unwrap()
+    };
+    let abort = run(&s, OnUnmet::Abort);
+    assert!(!abort.completed && abort.stop_reason.as_deref() == Some(bda_sim::run::GUARD_ABORT), "{}", summary(&abort));
+    let take = run(&s, OnUnmet::TakeReserve);
+    let slow = run(&s, OnUnmet::SlowGuest);
+    assert!(take.completed && slow.completed);
+    assert!(take.trace.iter().skip(1).all(|r| r.kind != "Live" || r.migration == r.free), "{}", summary(&take));
+    assert!(slow.pages_resent < take.pages_resent, "{} / {}", summary(&slow), summary(&take));
+}
+
+fn summary(r: &bda_sim::run::RunResult) -> String {
+    bda_sim::report::summary_line(r)
 }

@@ -1079,7 +1079,8 @@ static void test_bda_plus(void) {
     EXPECT(bda_reassess(&st, 20 * MB, 0, 1200, &plan), BDA_ERR_MIGRATION_ABORTED);
 
     /* The deadline guard: 64 MiB within 10 s, convergence guard off, round 1 asked at
-     * 1 MB/s. Round 1 needs ceil(67108864 B / 10 s) = 6710887 B/s. */
+     * 1 MB/s. Round 1, its dirty rate unknown, aims at half the deadline:
+     * ceil(67108864 B / 5 s) = 13421773 B/s. */
     cfg = bda_plus(BDA_UNMET_TAKE_RESERVE);
     cfg.bda_plus_max_dirty_ratio_ppm = 0;
     cfg.bda_plus_deadline_us = 10000000;
@@ -1088,22 +1089,23 @@ static void test_bda_plus(void) {
     EXPECT(bda_begin_round(&st, 100 * MB, 0, 0, &plan), BDA_OK);
     check_guard(&plan);
     CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.guard == BDA_GUARD_DEADLINE);
-    CHECK(plan.migration_bytes_per_s == 6710887 && plan.guard_needed_bytes_per_s == 6710887);
-    CHECK(plan.guard_reserve_taken_bytes_per_s == 6710887 - MB && plan.guard_unmet == 0);
-    /* Round 1 took 8 s and dirtied 1 MB (U = 125 kB/s); 4 MB are left for the last 2 s:
-     * U + 2 MB/s = 2125000 B/s. The paper leaves 2.2 MB/s - U = 2075000 B/s. */
+    CHECK(plan.migration_bytes_per_s == 13421773 && plan.guard_needed_bytes_per_s == 13421773);
+    CHECK(plan.guard_reserve_taken_bytes_per_s == 13421773 - MB && plan.guard_unmet == 0);
+    /* Round 1 took 8 s and dirtied 1 MB (U = 125 kB/s); 4 MB are left, planned to be sent
+     * in half the 2 s left: U + 4 MB/s = 4125000 B/s. The paper leaves 4.2 MB/s - U =
+     * 4075000 B/s. */
     EXPECT(bda_end_round(&st, 64 * MIB, MB, 4 * MB, 8000, &verdict), BDA_OK);
-    EXPECT(bda_begin_round(&st, 2200000, 0, 8000, &plan), BDA_OK);
+    EXPECT(bda_begin_round(&st, 4200000, 0, 8000, &plan), BDA_OK);
     check_guard(&plan);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 2125000);
-    CHECK(plan.guard_needed_bytes_per_s == 2125000 && plan.guard_reserve_taken_bytes_per_s == 50000);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 4125000);
+    CHECK(plan.guard_needed_bytes_per_s == 4125000 && plan.guard_reserve_taken_bytes_per_s == 50000);
     CHECK(plan.reserved_bytes_per_s == 75000 && plan.guard_unmet == 0);
     /* Past the deadline no rate is enough: unmet, and the whole link goes to the migration. */
     EXPECT(bda_end_round(&st, 4 * MB, MB, 2 * MB, 11000, &verdict), BDA_OK);
-    EXPECT(bda_begin_round(&st, 2200000, 0, 11000, &plan), BDA_OK);
+    EXPECT(bda_begin_round(&st, 4200000, 0, 11000, &plan), BDA_OK);
     check_guard(&plan);
     CHECK(plan.guard == BDA_GUARD_DEADLINE && plan.guard_needed_bytes_per_s == UINT64_MAX);
-    CHECK(plan.guard_unmet == BDA_UNMET_TAKE_RESERVE && plan.migration_bytes_per_s == 2200000);
+    CHECK(plan.guard_unmet == BDA_UNMET_TAKE_RESERVE && plan.migration_bytes_per_s == 4200000);
 
     /* The round-1 reserve: 2 MB/s kept for the service out of 10 MB/s free. */
     cfg = bda_plus(BDA_UNMET_TAKE_RESERVE);

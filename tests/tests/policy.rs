@@ -263,6 +263,7 @@ proptest! {
         action in prop_oneof![Just(UnmetAction::TakeReserve), Just(UnmetAction::SlowGuest), Just(UnmetAction::Abort)],
         floor_ppm in floor_ppm(),
         coefficients in coefficients(),
+        dirtying in prop::option::of(any_u64()),
         (reserve, service_reserve) in (
             prop_oneof![Just(ReserveSource::DirtyRate), Just(ReserveSource::ServiceTraffic)],
             prop::option::of(any_u64()),
@@ -285,6 +286,7 @@ proptest! {
         }).unwrap();
         let ctx = RoundContext {
             round: rates.len() as u32 + 1, kind, dirty: history(&rates), to_send: Bytes(to_send), elapsed_us,
+            dirtying: dirtying.map(BytesPerSec),
         };
         let a = plus.allocate(&ctx, link);
         let paper = Bda::new(paper_config).allocate(&ctx, link);
@@ -318,9 +320,14 @@ proptest! {
             needs.push(&latest / rho);
         }
         if let (Some(deadline), RoundKind::First | RoundKind::Live) = (deadline_us, kind) {
-            let left = deadline.saturating_sub(elapsed_us);
+            // Before round 1's own dirty rate is known it aims at deadline * (1 - max(rho_max,
+            // 1/2)); otherwise at half the time left, with the round's rate where it is known.
+            let blind = kind == RoundKind::First && dirtying.is_none();
+            let target = if blind { deadline - ratio.unwrap_or(Share::HALF).max(Share::HALF).of(deadline) } else { deadline };
+            let left = target.saturating_sub(elapsed_us).div_ceil(if blind { 1 } else { 2 });
+            let rate = dirtying.map_or(latest.clone(), q);
             // No time left: no rate is enough.
-            needs.push(if left == 0 { q(u64::MAX) + q(1) } else { &latest + q(to_send) * q(1_000_000) / q(left) });
+            needs.push(if left == 0 { q(u64::MAX) + q(1) } else { rate + q(to_send) * q(1_000_000) / q(left) });
         }
         for need in &needs {
             let kept_reserve = action == UnmetAction::SlowGuest && a.guard.is_some_and(|g| g.unmet.is_some());

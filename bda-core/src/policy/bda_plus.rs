@@ -10,10 +10,16 @@
 //!    round before dirtied, and that set shrinks by the ratio `U / E` per round; the guard
 //!    keeps the ratio at or below `rho_max`.
 //! 2. **Deadline guard** (off by default): with a total-time target, `R` bytes still to send
-//!    and `T_left` time left when the round starts, the fluid model has the outstanding
-//!    bytes shrink at `E - U`, so `E >= min(F, U + ceil(R / T_left))`.
+//!    and `T_left` time left, the fluid model has the outstanding bytes shrink at `E - U`,
+//!    so `E >= min(F, U + ceil(R / T_left))`. `R` and `T_left` are taken when the round
+//!    starts, and again at each [`reassess_with_progress`](crate::Controller::reassess_with_progress)
+//!    (what is left of the round plus what the guest dirtied meanwhile), so a round that
+//!    falls behind asks for more. Round 1 knows no dirty rate, so it aims to end by
+//!    `deadline * (1 - max(rho_max, 1/2))` and leaves the rest to the rounds after it.
 //! 3. The paper's floor (it comes with the underlying [`BdaConfig`]).
 //!
+//! The reserve itself is the paper's equation 4 or, by default, one learned from the
+//! service's own measured traffic ([`ReserveSource`]; the paper's when none is measured).
 //! Round 1 reserves `first_round_reserve` for the service (the service's traffic measured
 //! before the migration starts, or a configured figure): the paper reserves nothing there,
 //! although round 1 sends all of memory and is most of the migration's time.
@@ -263,6 +269,31 @@ impl BdaPlus {
         Allocation::up_to(wanted, link, rule)
     }
 
+    /// When the deadline guard plans from, microseconds from the start: the deadline, but
+    /// in round 1 before its dirty rate is known. Round 1 then cannot plan the rounds after
+    /// it, and aims to end by `deadline * (1 - max(rho_max, 1/2))`; the later rounds, their
+    /// dirty rate at most `rho_max` times their rate, then need at most
+    /// `rho_max / (1 - rho_max)` of round 1's time, the rest of the deadline.
+    fn deadline_for(&self, ctx: &RoundContext) -> u64 {
+        if ctx.kind != RoundKind::First || ctx.dirtying.is_some() {
+            return self.deadline_us;
+        }
+        // At least half is left for the later rounds: with a small rho_max its guard is
+        // the likelier to be unmet, and the later rounds then take longer than it promises.
+        let later = self.max_dirty_ratio.max(Share::HALF);
+        self.deadline_us.saturating_sub(later.of(self.deadline_us))
+    }
+
+    /// How much sooner than that the guard plans to have everything outstanding sent: in
+    /// half the time left (2), or at round 1's own target (1) while round 1's dirty rate is
+    /// unknown. The margin covers what the fluid model leaves out, as the simulator's deadline
+    /// property found: a dirty rate that rises as rounds get shorter (fewer writes land on
+    /// pages already dirty), and a link that delivers less than the allocation when it is
+    /// overloaded.
+    fn margin(ctx: &RoundContext) -> u64 {
+        if ctx.kind == RoundKind::First && ctx.dirtying.is_none() { 1 } else { 2 }
+    }
+
     /// The guard that needs the highest rate this round, and that rate (unsaturated, so a
     /// need beyond `u64::MAX` still compares above a free bandwidth of `u64::MAX`).
     fn binding_guard(&self, ctx: &RoundContext) -> Option<(Guard, u128)> {
@@ -270,8 +301,10 @@ impl BdaPlus {
         let convergence = (ctx.kind == RoundKind::Live && self.max_dirty_ratio != Share::ZERO)
             .then(|| (Guard::Convergence, convergence_rate(latest, self.max_dirty_ratio)));
         let deadline = (self.deadline_us != 0).then(|| {
-            let left_us = self.deadline_us.saturating_sub(ctx.elapsed_us);
-            (Guard::Deadline, deadline_rate(latest, ctx.to_send.0, left_us))
+            // The round's own dirty rate so far is the better guide, where it is known.
+            let dirtying = ctx.dirtying.unwrap_or(latest);
+            let left_us = self.deadline_for(ctx).saturating_sub(ctx.elapsed_us);
+            (Guard::Deadline, deadline_rate(dirtying, ctx.to_send.0, left_us.div_ceil(Self::margin(ctx))))
         });
         match (convergence, deadline) {
             (Some(c), Some(d)) => Some(if d.1 > c.1 { d } else { c }),
@@ -434,8 +467,9 @@ mod tests {
 
     #[test]
     fn deadline_guard_drains_what_is_left_in_the_time_left() {
-        // 30 MB to send, 10 s of a 15 s deadline gone, U = 1 MB/s: E >= 1 + 30/5 = 7 MB/s.
-        let config = BdaPlusConfig { deadline_us: Some(15_000_000), max_dirty_ratio: None, ..no_floor() };
+        // 30 MB to send, 10 s of a 20 s deadline gone, U = 1 MB/s; planned to be done in half
+        // the 10 s left: E >= 1 + 30/5 = 7 MB/s.
+        let config = BdaPlusConfig { deadline_us: Some(20_000_000), max_dirty_ratio: None, ..no_floor() };
         let ctx = RoundContext {
             to_send: Bytes(30_000_000),
             elapsed_us: 10_000_000,
@@ -446,7 +480,7 @@ mod tests {
         assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(7_000_000)));
         assert_eq!(a.guard.unwrap().reserve_taken, BytesPerSec(2_700_000));
         // Past the deadline: unbounded, so unmet, and the link goes to the migration.
-        let late = RoundContext { elapsed_us: 15_000_000, ..ctx };
+        let late = RoundContext { elapsed_us: 20_000_000, ..ctx };
         let a = plus(config).allocate(&late, IDLE);
         assert_eq!((a.migration, a.guard.unwrap().needed), (T, BytesPerSec::MAX));
         assert_eq!(a.guard.unwrap().unmet, Some(UnmetAction::TakeReserve));
@@ -460,7 +494,7 @@ mod tests {
     #[test]
     fn the_guard_needing_more_is_reported() {
         // Convergence needs 2 MB/s, the deadline 1 + 60/5 = 13 MB/s: the deadline binds.
-        let config = BdaPlusConfig { deadline_us: Some(5_000_000), ..no_floor() };
+        let config = BdaPlusConfig { deadline_us: Some(10_000_000), ..no_floor() };
         let ctx = RoundContext { to_send: Bytes(60_000_000), ..live(1_000_000, 1_000_000, 1_000_000) };
         let a = plus(config).allocate(&ctx, IDLE);
         assert_eq!((a.rule, a.guard.unwrap().guard), (Rule::DeadlineGuard, Guard::Deadline));
@@ -481,11 +515,20 @@ mod tests {
         let config = BdaPlusConfig { first_round_reserve: Some(BytesPerSec::MAX), ..config };
         let a = plus(config).allocate(&RoundContext::FIRST, IDLE);
         assert_eq!((a.rule, a.migration), (Rule::Floor, BytesPerSec(625_000)));
-        // The deadline guard applies in round 1 with U = 0: 12 MB in 2 s needs 6 MB/s.
+        // The deadline guard applies in round 1 with U = 0, aiming at half the deadline
+        // (rho_max = 1/2): 12 MB in 1 s of a 2 s deadline needs 12 MB/s, of 12.5 MB/s free.
         let config = BdaPlusConfig { deadline_us: Some(2_000_000), ..config };
         let first = RoundContext { to_send: Bytes(12_000_000), ..RoundContext::FIRST };
         let a = plus(config).allocate(&first, IDLE);
-        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(6_000_000)));
+        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(12_000_000)));
+        // With rho_max = 3/4, round 1 may take only 1/4 of it: 24 MB/s, unmet; with 1/4, still
+        // half.
+        let config = BdaPlusConfig { max_dirty_ratio: Share::from_ppm(750_000), ..config };
+        let a = plus(config).allocate(&first, IDLE);
+        assert_eq!(a.guard.map(|g| g.needed), Some(BytesPerSec(24_000_000)));
+        let config = BdaPlusConfig { max_dirty_ratio: Share::from_ppm(250_000), ..config };
+        let a = plus(config).allocate(&first, IDLE);
+        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(12_000_000)));
     }
 
     #[test]

@@ -105,17 +105,29 @@ pub struct RoundContext {
     /// The dirty rates measured in the rounds before this one.
     pub dirty: DirtyRates,
     /// The bytes this round has to send: all of memory in round 1, then what the round
-    /// before left ([`RoundReport::remaining`](crate::RoundReport::remaining)).
+    /// before left ([`RoundReport::remaining`](crate::RoundReport::remaining)). At a
+    /// [`reassess_with_progress`](crate::Controller::reassess_with_progress): what is left of
+    /// the round plus what the guest dirtied since it began.
     pub to_send: Bytes,
-    /// Microseconds from the start of round 1 to the start of this round.
+    /// Microseconds from the start of round 1 to the start of this round (to now, at a
+    /// [`reassess_with_progress`](crate::Controller::reassess_with_progress)).
     pub elapsed_us: u64,
+    /// This round's dirty rate so far, when the caller reported what the guest dirtied
+    /// since the round began; `None` otherwise.
+    pub dirtying: Option<BytesPerSec>,
 }
 
 impl RoundContext {
     /// The context of round 1 at time zero, with nothing recorded to send (the controller
     /// fills [`to_send`](Self::to_send) with the memory size).
-    pub const FIRST: Self =
-        Self { round: 1, kind: RoundKind::First, dirty: DirtyRates::NONE, to_send: Bytes::ZERO, elapsed_us: 0 };
+    pub const FIRST: Self = Self {
+        round: 1,
+        kind: RoundKind::First,
+        dirty: DirtyRates::NONE,
+        to_send: Bytes::ZERO,
+        elapsed_us: 0,
+        dirtying: None,
+    };
 }
 
 /// The rule that decided an allocation.
