@@ -45,12 +45,16 @@ scripts/thumb.sh clippy -p bda-core --features defmt -- -D warnings
 scripts/thumb.sh clippy -p firmware --lib --features defmt -- -D warnings
 (cd firmware && ../scripts/thumb.sh clippy --release -- -D warnings)
 
-step "simulator: the paper's experiments reproduce the committed results in docs/sim"
+step "simulator: the paper's experiments and the trade-off experiment reproduce docs/sim and docs/tradeoff"
 results=$(mktemp -d)
 trap 'rm -rf "$results"; printf "(%d s)\n" "$((SECONDS - step_started))"' EXIT
 cargo run --quiet --release -p bda-sim -- paper --out "$results" --no-progress >/dev/null
 diff -r docs/sim "$results"
 echo "docs/sim is what bda-sim paper produces"
+rm -rf "${results:?}"/*
+target/release/bda-sim tradeoff --out "$results" --no-progress >/dev/null
+diff -r docs/tradeoff "$results"
+echo "docs/tradeoff is what bda-sim tradeoff produces"
 
 step "benchmarks build; instruction counts within their limits (Callgrind)"
 cargo bench --workspace --no-run --quiet

@@ -492,7 +492,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let (_, report) = run_tradeoff(&options)?;
             print!("{report}");
             println!(
-                "\nwrote {} (tradeoff.csv, an SVG per workload, tradeoff.txt) in {:.1} s",
+                "\nwrote {} (tradeoff.csv, an SVG per service profile and workload, tradeoff.txt) in {:.1} s",
                 out.display(),
                 started.elapsed().as_secs_f64()
             );

@@ -5,7 +5,7 @@
 use arbitrary::Arbitrary;
 use bda_core::{
     AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, DirtyRates, Incremental,
-    IncrementalConfig, LinkSample, Pca, Policy, RoundContext, RoundKind, Share, Static, UnmetAction,
+    IncrementalConfig, LinkSample, Pca, Policy, ReserveSource, RoundContext, RoundKind, Share, Static, UnmetAction,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -25,6 +25,9 @@ struct Input {
     /// BDA+: rho_max in ppm, the deadline, the first-round reserve, the action, the bytes to
     /// send and the time elapsed.
     plus: (u32, Option<u64>, Option<u64>, u8, u64, u64),
+    /// BDA+: whether it reserves what it learned from the service, the learned reserve in the
+    /// link sample, and the round's dirty rate so far.
+    learned: (bool, Option<u64>, Option<u64>),
 }
 
 fuzz_target!(|input: Input| {
@@ -36,6 +39,7 @@ fuzz_target!(|input: Input| {
         coefficients: if input.utilisation { Coefficients::Utilisation } else { Coefficients::DirtyRate },
     };
     let (ratio_ppm, deadline_us, first_round_reserve, action, to_send, elapsed_us) = input.plus;
+    let (learns, service_reserve, dirtying) = input.learned;
     let mut policy = match input.policy % 5 {
         0 => AnyPolicy::Bda(Bda::new(bda)),
         4 => AnyPolicy::BdaPlus(
@@ -45,6 +49,7 @@ fuzz_target!(|input: Input| {
                 max_dirty_ratio: Share::from_ppm(ratio_ppm % 1_000_000 + 1),
                 deadline_us: deadline_us.filter(|&d| d != 0),
                 on_unmet: [UnmetAction::TakeReserve, UnmetAction::SlowGuest, UnmetAction::Abort][usize::from(action % 3)],
+                reserve: if learns { ReserveSource::ServiceTraffic } else { ReserveSource::DirtyRate },
             })
             .unwrap(),
         ),
@@ -70,8 +75,13 @@ fuzz_target!(|input: Input| {
         },
         to_send: Bytes(to_send),
         elapsed_us,
+        dirtying: dirtying.map(BytesPerSec),
     };
     let link = LinkSample::new(BytesPerSec(input.capacity), BytesPerSec(input.other_usage));
+    let link = match service_reserve {
+        Some(reserve) => link.with_service_reserve(BytesPerSec(reserve)),
+        None => link,
+    };
     policy.begin_round(&ctx);
     let allocation = policy.allocate(&ctx, link);
     let free = input.capacity.saturating_sub(input.other_usage);
