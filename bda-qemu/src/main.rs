@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use bda_core::{AnyPolicy, BytesPerSec, IncrementalConfig, Pca, Static};
+use bda_core::{AnyPolicy, BdaPlus, BdaPlusConfig, BytesPerSec, IncrementalConfig, Pca, Share, Static, UnmetAction};
 use bda_qemu::run::{Format, Mode, Options, run};
 use bda_qemu::steer::OnNonConvergence;
 use bda_qemu::units::{parse_duration, parse_percent_ppm, parse_rate};
@@ -57,6 +57,21 @@ enum PolicyName {
     Incremental,
     /// Plain pre-copy: all free bandwidth.
     Pca,
+    /// BDA+: BDA with the convergence guard (--rho-max), an optional deadline (--deadline)
+    /// and a reserve learned from the service's traffic when --service-iface is given.
+    BdaPlus,
+}
+
+/// What BDA+ does when the free bandwidth is below what a guard needs.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnUnmet {
+    /// Give the migration all free bandwidth (logged).
+    TakeReserve,
+    /// Keep the reserve and log that the guest should be slowed (bda-qemu does not throttle
+    /// it yet).
+    Log,
+    /// Cancel the migration, restoring the cap found.
+    Cancel,
 }
 
 #[derive(Args)]
@@ -76,6 +91,16 @@ struct Common {
     /// The cap of --policy static.
     #[arg(long, value_parser = parse_rate, default_value = "128MiB/s")]
     static_rate: u64,
+    /// BDA+: rho_max, the largest accepted ratio of dirty rate to migration rate, percent
+    /// (0 turns the convergence guard off).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    rho_max: u8,
+    /// BDA+: the migration's target total time, e.g. 120s (from its first pass).
+    #[arg(long, value_parser = parse_duration)]
+    deadline: Option<Duration>,
+    /// BDA+: what to do when the free bandwidth is below what a guard needs.
+    #[arg(long, value_enum, default_value = "take-reserve")]
+    on_unmet: OnUnmet,
     /// The interface whose rx byte counter is the VM's own service traffic (its tap device;
     /// a tap receives what the VM sends). Without it, U_used includes the service.
     #[arg(long)]
@@ -116,6 +141,30 @@ fn main() -> ExitCode {
         PolicyName::Bda => AnyPolicy::bda(),
         PolicyName::Pca => AnyPolicy::Pca(Pca),
         PolicyName::Static => AnyPolicy::Static(Static::new(BytesPerSec(common.static_rate))),
+        PolicyName::BdaPlus => {
+            let deadline_us = common.deadline.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+            if deadline_us == Some(0) {
+                eprintln!("bda-qemu: --deadline must be above 0");
+                return ExitCode::from(2);
+            }
+            let config = BdaPlusConfig {
+                max_dirty_ratio: if common.rho_max == 0 { None } else { Share::from_percent(common.rho_max) },
+                deadline_us,
+                on_unmet: match common.on_unmet {
+                    OnUnmet::TakeReserve => UnmetAction::TakeReserve,
+                    OnUnmet::Log => UnmetAction::SlowGuest,
+                    OnUnmet::Cancel => UnmetAction::Abort,
+                },
+                ..BdaPlusConfig::default()
+            };
+            match BdaPlus::new(config) {
+                Ok(policy) => AnyPolicy::BdaPlus(policy),
+                Err(e) => {
+                    eprintln!("bda-qemu: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
         PolicyName::Incremental => match AnyPolicy::incremental(IncrementalConfig::default()) {
             Ok(policy) => policy,
             Err(e) => {

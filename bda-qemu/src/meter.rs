@@ -35,6 +35,8 @@ pub struct Meter {
     samples: VecDeque<Counters>,
     /// The last estimate, kept while the window is still too short for a new one.
     last: u64,
+    /// The service's own rate over the same window, when its counter is read.
+    last_service: Option<u64>,
 }
 
 /// A window shorter than this gives no estimate (the previous one stands).
@@ -43,7 +45,7 @@ const MIN_SPAN_US: u64 = 200_000;
 impl Meter {
     /// A meter over `window_us`, with the migration's header overhead in ppm.
     pub fn new(window_us: u64, overhead_ppm: u64) -> Self {
-        Self { window_us, overhead_ppm, samples: VecDeque::new(), last: 0 }
+        Self { window_us, overhead_ppm, samples: VecDeque::new(), last: 0, last_service: None }
     }
 
     /// Adds a reading; readings must come in time order (others are ignored).
@@ -65,11 +67,12 @@ impl Meter {
                 let migration = last.migration.saturating_sub(first.migration);
                 let migration_wire = migration.saturating_add(mul_div(migration, self.overhead_ppm, 1_000_000));
                 let service = match (first.service, last.service) {
-                    (Some(a), Some(b)) => b.saturating_sub(a),
-                    _ => 0,
+                    (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+                    _ => None,
                 };
-                let other = tx.saturating_sub(migration_wire).saturating_sub(service);
+                let other = tx.saturating_sub(migration_wire).saturating_sub(service.unwrap_or(0));
                 self.last = mul_div(other, 1_000_000, span);
+                self.last_service = service.map(|bytes| mul_div(bytes, 1_000_000, span));
             }
         }
     }
@@ -77,6 +80,12 @@ impl Meter {
     /// `U_used` in B/s: the latest estimate (0 before the first).
     pub fn other_usage(&self) -> u64 {
         self.last
+    }
+
+    /// The VM's own service traffic in B/s over the same window, when its counter is read
+    /// (`None` without one, or before the first estimate).
+    pub fn service_usage(&self) -> Option<u64> {
+        self.last_service
     }
 }
 
@@ -145,12 +154,12 @@ mod tests {
         meter.push(&at(0, 0, 0, Some(0)));
         // Over 1 s: 10 MB on the wire, 8 MB of migration (8.4 MB with 5 % headers), 1 MB service.
         meter.push(&at(1000, 10_000_000, 8_000_000, Some(1_000_000)));
-        assert_eq!(meter.other_usage(), 600_000);
+        assert_eq!((meter.other_usage(), meter.service_usage()), (600_000, Some(1_000_000)));
         // Without a service counter, the service counts as other traffic.
         let mut meter = Meter::new(1_000_000, 50_000);
         meter.push(&at(0, 0, 0, None));
         meter.push(&at(1000, 10_000_000, 8_000_000, None));
-        assert_eq!(meter.other_usage(), 1_600_000);
+        assert_eq!((meter.other_usage(), meter.service_usage()), (1_600_000, None));
     }
 
     #[test]

@@ -25,8 +25,9 @@
 //!   stop condition of its own and is told when QEMU paused the VM.
 
 use bda_core::{
-    AnyPolicy, Bytes, BytesPerSec, Controller, ControllerConfig, LinkSample, Next, PageSize, Policy, RoundContext,
-    RoundKind, RoundReport, StopConditions, TickHz, Ticks,
+    Allocation, AnyPolicy, Bytes, BytesPerSec, Controller, ControllerConfig, ControllerError, LinkFilter,
+    LinkFilterConfig, LinkSample, Next, PageSize, Policy, RoundContext, RoundKind, RoundReport, StopConditions, TickHz,
+    Ticks, UnmetAction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -193,6 +194,13 @@ pub struct Steering {
     config: SteeringConfig,
     controller: Option<Controller<AnyPolicy>>,
     meter: Meter,
+    /// Learns BDA+'s service reserve from the service's measured traffic (the meter's
+    /// window already smooths `U_used`).
+    filter: LinkFilter,
+    /// The service reserve it learned last, when the service is measured.
+    service_reserve: Option<BytesPerSec>,
+    /// The round whose unmet guard was last reported (one note a round).
+    unmet_noted: u32,
     /// The last pass: its time and `ram.transferred` right after it.
     last_pass: Option<(u64, u64)>,
     /// The latest (`ram.transferred`, `ram.remaining`) seen, at a sample or a pass.
@@ -214,6 +222,9 @@ impl Steering {
             config,
             controller: None,
             meter,
+            filter: LinkFilter::new(LinkFilterConfig::default(), TickHz::MICROS),
+            service_reserve: None,
+            unmet_noted: 0,
             last_pass: None,
             last_reading: None,
             paused: false,
@@ -225,9 +236,13 @@ impl Steering {
         }
     }
 
-    /// The link as measured now.
+    /// The link as measured now, with the service reserve learned so far.
     pub fn link(&self) -> LinkSample {
-        LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage()))
+        let link = LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage()));
+        match self.service_reserve {
+            Some(reserve) => link.with_service_reserve(reserve),
+            None => link,
+        }
     }
 
     /// The caps for round 1, to set before the migration starts (QEMU caps its setup too).
@@ -245,17 +260,32 @@ impl Steering {
         match input {
             Input::Sample { counters, remaining } => {
                 self.meter.push(counters);
+                if let Some(service) = self.meter.service_usage() {
+                    let raw = LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage()));
+                    let learned = self.filter.update(raw, Some(BytesPerSec(service)), Ticks(counters.at_us));
+                    self.service_reserve = learned.service_reserve;
+                }
                 if self.last_pass.is_some() {
                     self.last_reading = Some((counters.migration, *remaining));
                 }
+                let link = self.link();
                 if let Some(controller) = self.controller.as_mut()
                     && !self.paused
                 {
                     let now = Self::ticks(&mut self.epoch_us, counters.at_us);
-                    let plan = controller
-                        .reassess(LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage())), now);
-                    if let Ok(plan) = plan {
-                        self.set_caps(plan.allocation.migration.0, plan.allocation.free.0, &mut actions);
+                    // `ram.remaining` is what the pass has left: BDA+'s deadline plans from it.
+                    match controller.reassess_with_progress(link, Bytes(*remaining), None, now) {
+                        Ok(plan) => {
+                            let a = plan.allocation;
+                            Self::note_unmet(&mut self.unmet_noted, plan.round, &a, &mut actions);
+                            self.set_caps(a.migration.0, a.free.0, &mut actions);
+                        }
+                        Err(ControllerError::GuardUnmet) => {
+                            let reason = unmet_reason(controller.allocation());
+                            actions.push(Action::Note(reason.clone()));
+                            actions.push(Action::Cancel(reason));
+                        }
+                        Err(_) => {}
                     }
                 }
             }
@@ -358,7 +388,17 @@ impl Steering {
             return Ok(());
         }
         let controller = self.controller.as_mut().ok_or("no controller")?;
-        let plan = controller.begin_round(link, now).map_err(|e| format!("round {pass}: {e:?}"))?;
+        let plan = match controller.begin_round(link, now) {
+            Ok(plan) => plan,
+            Err(ControllerError::GuardUnmet) => {
+                let reason = unmet_reason(controller.allocation());
+                actions.push(Action::Note(reason.clone()));
+                actions.push(Action::Cancel(reason));
+                return Ok(());
+            }
+            Err(e) => return Err(format!("round {pass}: {e:?}")),
+        };
+        Self::note_unmet(&mut self.unmet_noted, plan.round, &plan.allocation, actions);
         if !self.paused {
             self.last_pass = Some((at_us, snapshot.transferred));
             self.last_reading = Some((snapshot.transferred, snapshot.remaining));
@@ -390,6 +430,25 @@ impl Steering {
         Ok(())
     }
 
+    /// Says once a round that a BDA+ guard cannot be met on this link, and what was done.
+    fn note_unmet(noted: &mut u32, round: u32, allocation: &Allocation, actions: &mut Vec<Action>) {
+        let Some(report) = allocation.guard else { return };
+        let Some(action) = report.unmet else { return };
+        if *noted == round {
+            return;
+        }
+        *noted = round;
+        let done = match action {
+            UnmetAction::TakeReserve => "the migration takes all of it",
+            UnmetAction::SlowGuest => "the reserve stays; the guest should be slowed (bda-qemu does not throttle it)",
+            UnmetAction::Abort => "cancelling",
+        };
+        actions.push(Action::Note(format!(
+            "round {round}: BDA+'s {:?} guard needs {} B/s, {} B/s are free: {done}",
+            report.guard, report.needed.0, allocation.free.0
+        )));
+    }
+
     /// Sets `max-bandwidth` and `avail-switchover-bandwidth` when they change.
     fn set_caps(&mut self, rate: u64, free: u64, actions: &mut Vec<Action>) {
         let rate = rate.max(MIN_CAP);
@@ -412,6 +471,17 @@ impl Steering {
     /// The controller, once the migration's first pass began.
     pub fn controller(&self) -> Option<&Controller<AnyPolicy>> {
         self.controller.as_ref()
+    }
+}
+
+/// Why a BDA+ guard configured to abort cancelled the migration.
+fn unmet_reason(allocation: &Allocation) -> String {
+    match allocation.guard {
+        Some(report) => format!(
+            "BDA+'s {:?} guard cannot be met: it needs {} B/s and {} B/s are free",
+            report.guard, report.needed.0, allocation.free.0
+        ),
+        None => "BDA+'s guard cannot be met".to_string(),
     }
 }
 

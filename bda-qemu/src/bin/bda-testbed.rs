@@ -54,6 +54,8 @@ enum Policy {
     Incremental,
     /// bda-qemu with plain pre-copy.
     Pca,
+    /// bda-qemu with BDA+ (its defaults; the service's reserve learned from its interface).
+    BdaPlus,
 }
 
 #[derive(Subcommand)]
@@ -379,6 +381,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
                 Policy::Static => "static",
                 Policy::Incremental => "incremental",
                 Policy::Pca => "pca",
+                Policy::BdaPlus => "bda-plus",
                 _ => "bda",
             };
             bda.args(["--policy", name, "--max-time", &format!("{}s", args.max_time.as_secs())]);
