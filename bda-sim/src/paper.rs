@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::plot::{Series, line_chart};
-use crate::report::Stat;
+use crate::report::{Outcomes, Stat};
 use crate::run::{RunResult, simulate};
 use crate::scenario::{PolicyKind, Scenario, UsageReading};
 use crate::workload::{WorkloadKind, WorkloadParams};
@@ -73,18 +73,9 @@ pub struct Point {
     pub writes_per_s: f64,
     /// Policy.
     pub policy: PolicyKind,
-    /// Seeds run.
-    pub runs: usize,
-    /// Runs that converged (the rest were forced to stop or hit the time limit).
-    pub converged: usize,
-    /// Runs that completed (the rest hit the time limit).
-    pub completed: usize,
-    /// Downtime, seconds.
-    pub downtime_s: Stat,
-    /// Total time, seconds.
-    pub total_time_s: Stat,
-    /// Service shortfall, percent.
-    pub shortfall_pct: Stat,
+    /// What its runs came to.
+    #[serde(flatten)]
+    pub outcomes: Outcomes,
 }
 
 /// What `bda-sim paper` does.
@@ -102,13 +93,18 @@ pub struct PaperOptions {
     pub progress: bool,
 }
 
+/// The experiments' time limit for `memory_bytes` on `base`'s link: a run still going after
+/// ten times the time one pass over memory takes on the idle link (and at least ten minutes)
+/// is cancelled and counted as not converged; never beyond `base`'s own limit.
+pub fn experiment_time_limit_s(base: &Scenario, memory_bytes: u64) -> f64 {
+    (10.0 * memory_bytes as f64 / base.link.capacity).max(600.0).min(base.time_limit_s)
+}
+
 fn scenario_for(base: &Scenario, job: &Job) -> Scenario {
     let memory_bytes = job.memory_mib << 20;
     let mut workload = WorkloadParams::preset(job.workload, memory_bytes / crate::scenario::PAGE_BYTES);
     workload.writes_per_s = job.writes_per_s.unwrap_or(workload.writes_per_s);
-    // A run still going after ten times the time one pass over memory takes on the idle link
-    // (and at least ten minutes) is cancelled and counted as not converged.
-    let time_limit_s = (10.0 * memory_bytes as f64 / base.link.capacity).max(600.0).min(base.time_limit_s);
+    let time_limit_s = experiment_time_limit_s(base, memory_bytes);
     Scenario {
         time_limit_s,
         memory_bytes,
@@ -224,12 +220,7 @@ fn aggregate(results: &[(Job, RunResult)]) -> Vec<Point> {
             service_factor: j.service_factor,
             reading: j.reading,
             policy: j.policy,
-            runs: runs.len(),
-            converged: runs.iter().filter(|r| r.converged).count(),
-            completed: runs.iter().filter(|r| r.completed).count(),
-            downtime_s: Stat::of(runs.iter().map(|r| r.downtime_s)),
-            total_time_s: Stat::of(runs.iter().map(|r| r.total_time_s)),
-            shortfall_pct: Stat::of(runs.iter().map(|r| r.service_shortfall_pct)),
+            outcomes: Outcomes::of(&runs),
         })
         .collect()
 }
@@ -237,45 +228,37 @@ fn aggregate(results: &[(Job, RunResult)]) -> Vec<Point> {
 fn write_csv(path: &Path, points: &[&Point]) -> Result<(), String> {
     let mut writer = csv::Writer::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     writer
-        .write_record([
-            "experiment",
-            "memory_mib",
-            "workload",
-            "efficiency",
-            "service_factor",
-            "reading",
-            "writes_per_s",
-            "policy",
-            "runs",
-            "converged",
-            "downtime_s_mean",
-            "downtime_s_sd",
-            "total_time_s_mean",
-            "total_time_s_sd",
-            "shortfall_pct_mean",
-            "shortfall_pct_sd",
-        ])
+        .write_record(
+            [
+                "experiment",
+                "memory_mib",
+                "workload",
+                "efficiency",
+                "service_factor",
+                "reading",
+                "writes_per_s",
+                "policy",
+            ]
+            .into_iter()
+            .chain(Outcomes::CSV_COLUMNS),
+        )
         .map_err(|e| e.to_string())?;
     for p in points {
         writer
-            .write_record([
-                p.experiment.to_string(),
-                p.memory_mib.to_string(),
-                format!("{:?}", p.workload),
-                p.efficiency.to_string(),
-                p.service_factor.to_string(),
-                format!("{:?}", p.reading),
-                p.writes_per_s.to_string(),
-                p.policy.name().to_string(),
-                p.runs.to_string(),
-                p.converged.to_string(),
-                format!("{:.4}", p.downtime_s.mean),
-                format!("{:.4}", p.downtime_s.sd),
-                format!("{:.3}", p.total_time_s.mean),
-                format!("{:.3}", p.total_time_s.sd),
-                format!("{:.3}", p.shortfall_pct.mean),
-                format!("{:.3}", p.shortfall_pct.sd),
-            ])
+            .write_record(
+                [
+                    p.experiment.to_string(),
+                    p.memory_mib.to_string(),
+                    format!("{:?}", p.workload),
+                    p.efficiency.to_string(),
+                    p.service_factor.to_string(),
+                    format!("{:?}", p.reading),
+                    p.writes_per_s.to_string(),
+                    p.policy.name().to_string(),
+                ]
+                .into_iter()
+                .chain(p.outcomes.csv_fields()),
+            )
             .map_err(|e| e.to_string())?;
     }
     writer.flush().map_err(|e| e.to_string())
@@ -294,7 +277,7 @@ fn series_of(points: &[&Point], x: impl Fn(&Point) -> f64, y: impl Fn(&Point) ->
 /// The change from `old` to `new` in percent, as text; "-" unless both points completed
 /// every run (a cancelled run's times mean nothing).
 fn change(new: &Point, old: &Point, metric: impl Fn(&Point) -> f64) -> String {
-    if new.completed < new.runs || old.completed < old.runs {
+    if new.outcomes.completed < new.outcomes.runs || old.outcomes.completed < old.outcomes.runs {
         return "-".to_string();
     }
     format!("{:+.1}%", 100.0 * (metric(new) - metric(old)) / metric(old))
@@ -319,7 +302,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         "memory (MiB)",
         "downtime (s)",
         None,
-        &series_of(&stress, |p| p.memory_mib as f64, |p| p.downtime_s),
+        &series_of(&stress, |p| p.memory_mib as f64, |p| p.outcomes.downtime_s),
     )?;
     write_csv(&out.join("fig2_stress_downtime.csv"), &stress)?;
     line_chart(
@@ -328,7 +311,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         "memory (MiB)",
         "total migration time (s)",
         None,
-        &series_of(&stress, |p| p.memory_mib as f64, |p| p.total_time_s),
+        &series_of(&stress, |p| p.memory_mib as f64, |p| p.outcomes.total_time_s),
     )?;
     write_csv(&out.join("fig3_stress_total_time.csv"), &stress)?;
     line_chart(
@@ -337,7 +320,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         "workload",
         "downtime (s)",
         Some(&names),
-        &series_of(&application, workload_x, |p| p.downtime_s),
+        &series_of(&application, workload_x, |p| p.outcomes.downtime_s),
     )?;
     write_csv(&out.join("fig4_application_downtime.csv"), &application)?;
     line_chart(
@@ -346,7 +329,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         "workload",
         "total migration time (s)",
         Some(&names),
-        &series_of(&application, workload_x, |p| p.total_time_s),
+        &series_of(&application, workload_x, |p| p.outcomes.total_time_s),
     )?;
     write_csv(&out.join("fig5_application_total_time.csv"), &application)?;
     line_chart(
@@ -355,7 +338,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         "workload",
         "service shortfall (%)",
         Some(&names),
-        &series_of(&application, workload_x, |p| p.shortfall_pct),
+        &series_of(&application, workload_x, |p| p.outcomes.shortfall_pct),
     )?;
     write_csv(&out.join("service_shortfall.csv"), &application)?;
 
@@ -371,12 +354,12 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
             "{:>8} {:<6} {:>8.3} ±{:<5.3} {:>9.1} ±{:<5.1} {:>7}/{}",
             p.memory_mib,
             p.policy.name(),
-            p.downtime_s.mean,
-            p.downtime_s.sd,
-            p.total_time_s.mean,
-            p.total_time_s.sd,
-            p.converged,
-            p.runs
+            p.outcomes.downtime_s.mean,
+            p.outcomes.downtime_s.sd,
+            p.outcomes.total_time_s.mean,
+            p.outcomes.total_time_s.sd,
+            p.outcomes.converged,
+            p.outcomes.runs
         );
     }
 
@@ -397,7 +380,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
         let paper_text = |i: usize| {
             paper.map_or_else(|| "no sig. change".to_string(), |d| format!("{:+.2} %", if i == 0 { d.0 } else { d.1 }))
         };
-        let (downtime, total) = (|p: &Point| p.downtime_s.mean, |p: &Point| p.total_time_s.mean);
+        let (downtime, total) = (|p: &Point| p.outcomes.downtime_s.mean, |p: &Point| p.outcomes.total_time_s.mean);
         let _ = writeln!(
             report,
             "{:<21} {:>15} {:>14} {:>16} {:>16} {:>15} {:>14}",
@@ -420,7 +403,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
             "page writes while busy (Mbit/s)",
             "downtime (s)",
             None,
-            &series_of(&sweep, mbit, |p| p.downtime_s),
+            &series_of(&sweep, mbit, |p| p.outcomes.downtime_s),
         )?;
         write_csv(&out.join("fig6_dirty_rate_downtime.csv"), &sweep)?;
         line_chart(
@@ -429,7 +412,7 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
             "page writes while busy (Mbit/s)",
             "total migration time (s)",
             None,
-            &series_of(&sweep, mbit, |p| p.total_time_s),
+            &series_of(&sweep, mbit, |p| p.outcomes.total_time_s),
         )?;
         write_csv(&out.join("fig7_dirty_rate_total_time.csv"), &sweep)?;
         let _ = writeln!(report, "\nDirty-rate sweep (kernel-compile, 1024 MiB): mean over {seeds} seeds");
@@ -444,13 +427,13 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
                 "{:>10} {:<6} {:>8.3} ±{:<5.3} {:>9.1} ±{:<5.1} {:>13.2} {:>7}/{}",
                 p.writes_per_s,
                 p.policy.name(),
-                p.downtime_s.mean,
-                p.downtime_s.sd,
-                p.total_time_s.mean,
-                p.total_time_s.sd,
-                p.shortfall_pct.mean,
-                p.converged,
-                p.runs
+                p.outcomes.downtime_s.mean,
+                p.outcomes.downtime_s.sd,
+                p.outcomes.total_time_s.mean,
+                p.outcomes.total_time_s.sd,
+                p.outcomes.shortfall_pct.mean,
+                p.outcomes.converged,
+                p.outcomes.runs
             );
         }
     }
@@ -492,12 +475,12 @@ fn write_figures(out: &Path, points: &[Point], seeds: u64) -> Result<String, Str
                         efficiency,
                         factor,
                         format!("{reading:?}"),
-                        change(bda, ppc, |p| p.downtime_s.mean),
-                        change(bda, ppc, |p| p.total_time_s.mean),
-                        bda.shortfall_pct.mean,
-                        ppc.shortfall_pct.mean,
-                        format!("{}/{}", bda.converged, bda.runs),
-                        format!("{}/{}", ppc.converged, ppc.runs),
+                        change(bda, ppc, |p| p.outcomes.downtime_s.mean),
+                        change(bda, ppc, |p| p.outcomes.total_time_s.mean),
+                        bda.outcomes.shortfall_pct.mean,
+                        ppc.outcomes.shortfall_pct.mean,
+                        format!("{}/{}", bda.outcomes.converged, bda.outcomes.runs),
+                        format!("{}/{}", ppc.outcomes.converged, ppc.outcomes.runs),
                     );
                 }
             }

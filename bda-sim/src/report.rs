@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::run::RunResult;
+
 use crate::scenario::PolicyKind;
 
 fn mbit(bytes_per_s: f64) -> f64 {
@@ -166,5 +167,64 @@ mod tests {
         assert_eq!(s.mean, 5.0);
         assert!((s.sd - 2.138).abs() < 1e-3);
         assert_eq!(Stat::of([3.0]).sd, 0.0);
+    }
+}
+
+/// What a point's runs came to: how many converged and completed, and the statistics of their
+/// downtime, total time and service shortfall. The experiments' points share it, and their
+/// CSVs its columns.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Outcomes {
+    /// Runs.
+    pub runs: usize,
+    /// Runs that converged (the rest were forced to stop, aborted or cancelled).
+    pub converged: usize,
+    /// Runs that completed (the rest hit the time limit or were aborted).
+    pub completed: usize,
+    /// Downtime, seconds.
+    pub downtime_s: Stat,
+    /// Total time, seconds.
+    pub total_time_s: Stat,
+    /// Service shortfall, percent.
+    pub shortfall_pct: Stat,
+}
+
+impl Outcomes {
+    /// The CSV columns of [`csv_fields`](Self::csv_fields).
+    pub const CSV_COLUMNS: [&'static str; 8] = [
+        "runs",
+        "converged",
+        "downtime_s_mean",
+        "downtime_s_sd",
+        "total_time_s_mean",
+        "total_time_s_sd",
+        "shortfall_pct_mean",
+        "shortfall_pct_sd",
+    ];
+
+    /// The outcomes of `runs` (at least one).
+    pub fn of(runs: &[&RunResult]) -> Self {
+        Self {
+            runs: runs.len(),
+            converged: runs.iter().filter(|r| r.converged).count(),
+            completed: runs.iter().filter(|r| r.completed).count(),
+            downtime_s: Stat::of(runs.iter().map(|r| r.downtime_s)),
+            total_time_s: Stat::of(runs.iter().map(|r| r.total_time_s)),
+            shortfall_pct: Stat::of(runs.iter().map(|r| r.service_shortfall_pct)),
+        }
+    }
+
+    /// The values of [`CSV_COLUMNS`](Self::CSV_COLUMNS).
+    pub fn csv_fields(&self) -> [String; 8] {
+        [
+            self.runs.to_string(),
+            self.converged.to_string(),
+            format!("{:.4}", self.downtime_s.mean),
+            format!("{:.4}", self.downtime_s.sd),
+            format!("{:.3}", self.total_time_s.mean),
+            format!("{:.3}", self.total_time_s.sd),
+            format!("{:.3}", self.shortfall_pct.mean),
+            format!("{:.3}", self.shortfall_pct.sd),
+        ]
     }
 }

@@ -281,7 +281,7 @@ impl Scenario {
         })
     }
 
-    /// The bda-core policy behind `kind`. `service_before_s` is the service's traffic just
+    /// The bda-core policy behind `kind`. `service_before` is the service's traffic just
     /// before the migration starts, bytes per second (BDA+'s measured round-1 reserve).
     pub fn policy(&self, kind: PolicyKind, service_before: f64) -> Result<AnyPolicy, String> {
         Ok(match kind {

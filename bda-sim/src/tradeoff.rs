@@ -20,8 +20,9 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::link::Background;
+use crate::paper::experiment_time_limit_s;
 use crate::plot::{Dot, scatter_chart};
-use crate::report::Stat;
+use crate::report::Outcomes;
 use crate::run::{RunResult, simulate};
 use crate::scenario::{FirstRoundReserve, PolicyKind, ReserveArg, Scenario};
 use crate::workload::{WorkloadKind, WorkloadParams};
@@ -159,18 +160,9 @@ pub struct TradeoffPoint {
     pub workload: &'static str,
     /// The setting.
     pub setting: Setting,
-    /// Seeds run.
-    pub runs: usize,
-    /// Runs that converged (the rest were forced to stop, aborted or cancelled).
-    pub converged: usize,
-    /// Runs that completed.
-    pub completed: usize,
-    /// Total time, seconds.
-    pub total_time_s: Stat,
-    /// Downtime, seconds.
-    pub downtime_s: Stat,
-    /// Service shortfall, percent.
-    pub shortfall_pct: Stat,
+    /// What its runs came to.
+    #[serde(flatten)]
+    pub outcomes: Outcomes,
 }
 
 /// What `bda-sim tradeoff` does.
@@ -194,9 +186,7 @@ fn scenario_for(base: &Scenario, profile: &ServiceProfile, workload: &TradeoffWo
     s.service_flow = profile.flow;
     s.workload = WorkloadParams::preset(workload.kind, s.pages());
     s.workload.writes_per_s = workload.writes_per_s.unwrap_or(s.workload.writes_per_s);
-    // As the paper experiment does: cancelled after ten passes over memory on the idle link
-    // (at least ten minutes).
-    s.time_limit_s = (10.0 * s.memory_bytes as f64 / s.link.capacity).max(600.0).min(base.time_limit_s);
+    s.time_limit_s = experiment_time_limit_s(base, s.memory_bytes);
     setting.apply(&mut s);
     s
 }
@@ -240,12 +230,7 @@ pub fn run_tradeoff(options: &TradeoffOptions) -> Result<(Vec<TradeoffPoint>, St
                     service: profile.name.clone(),
                     workload: workload.name,
                     setting: setting.clone(),
-                    runs: runs.len(),
-                    converged: runs.iter().filter(|r| r.converged).count(),
-                    completed: runs.iter().filter(|r| r.completed).count(),
-                    total_time_s: Stat::of(runs.iter().map(|r| r.total_time_s)),
-                    downtime_s: Stat::of(runs.iter().map(|r| r.downtime_s)),
-                    shortfall_pct: Stat::of(runs.iter().map(|r| r.service_shortfall_pct)),
+                    outcomes: Outcomes::of(&runs),
                 });
             }
         }
@@ -286,10 +271,10 @@ fn plot(
         .iter()
         .filter(|p| p.service == profile.name && p.workload == workload.name)
         .map(|p| Dot {
-            label: format!("{} · {:.2} s", p.setting.label(), p.downtime_s.mean),
-            at: (p.total_time_s.mean, p.shortfall_pct.mean),
+            label: format!("{} · {:.2} s", p.setting.label(), p.outcomes.downtime_s.mean),
+            at: (p.outcomes.total_time_s.mean, p.outcomes.shortfall_pct.mean),
             family: family(&p.setting),
-            hollow: p.converged < p.runs,
+            hollow: p.outcomes.converged < p.outcomes.runs,
             marked: p.setting.is_default(),
         })
         .collect();
@@ -316,41 +301,26 @@ fn plot(
 fn write_csv(path: &Path, points: &[TradeoffPoint]) -> Result<(), String> {
     let mut writer = csv::Writer::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     writer
-        .write_record([
-            "service",
-            "workload",
-            "setting",
-            "policy",
-            "rho_max_percent",
-            "reserve",
-            "runs",
-            "converged",
-            "total_time_s_mean",
-            "total_time_s_sd",
-            "downtime_s_mean",
-            "downtime_s_sd",
-            "shortfall_pct_mean",
-            "shortfall_pct_sd",
-        ])
+        .write_record(
+            ["service", "workload", "setting", "policy", "rho_max_percent", "reserve"]
+                .into_iter()
+                .chain(Outcomes::CSV_COLUMNS),
+        )
         .map_err(|e| e.to_string())?;
     for p in points {
         writer
-            .write_record([
-                p.service.clone(),
-                p.workload.to_string(),
-                p.setting.label(),
-                p.setting.policy.name().to_string(),
-                p.setting.rho_max_percent.map_or_else(String::new, |r| r.to_string()),
-                format!("{:?}", p.setting.reserve),
-                p.runs.to_string(),
-                p.converged.to_string(),
-                format!("{:.3}", p.total_time_s.mean),
-                format!("{:.3}", p.total_time_s.sd),
-                format!("{:.4}", p.downtime_s.mean),
-                format!("{:.4}", p.downtime_s.sd),
-                format!("{:.3}", p.shortfall_pct.mean),
-                format!("{:.3}", p.shortfall_pct.sd),
-            ])
+            .write_record(
+                [
+                    p.service.clone(),
+                    p.workload.to_string(),
+                    p.setting.label(),
+                    p.setting.policy.name().to_string(),
+                    p.setting.rho_max_percent.map_or_else(String::new, |r| r.to_string()),
+                    format!("{:?}", p.setting.reserve),
+                ]
+                .into_iter()
+                .chain(p.outcomes.csv_fields()),
+            )
             .map_err(|e| e.to_string())?;
     }
     writer.flush().map_err(|e| e.to_string())
@@ -377,14 +347,14 @@ fn report(points: &[TradeoffPoint], options: &TradeoffOptions) -> String {
                 out,
                 "{:<16} {:>10.1} ±{:<6.1} {:>8.3} ±{:<6.3} {:>8.2} ±{:<6.2} {:>7}/{}",
                 format!("{}{mark}", p.setting.label()),
-                p.total_time_s.mean,
-                p.total_time_s.sd,
-                p.downtime_s.mean,
-                p.downtime_s.sd,
-                p.shortfall_pct.mean,
-                p.shortfall_pct.sd,
-                p.converged,
-                p.runs
+                p.outcomes.total_time_s.mean,
+                p.outcomes.total_time_s.sd,
+                p.outcomes.downtime_s.mean,
+                p.outcomes.downtime_s.sd,
+                p.outcomes.shortfall_pct.mean,
+                p.outcomes.shortfall_pct.sd,
+                p.outcomes.converged,
+                p.outcomes.runs
             );
         }
     }

@@ -124,8 +124,8 @@ proptest! {
     /// BDA+'s deadline guard: whenever the deadline is feasible — plain pre-copy at all free
     /// bandwidth (PCA) converges on the same scenario and seed with 10 % of the deadline to
     /// spare — BDA+ meets it too, even with a round-1 reserve of up to 90 % of the link
-    /// that would otherwise make it much slower. (With 2 % to spare it was seen to miss by
-    /// 3 %: the margin is part of the claim.)
+    /// that would otherwise make it much slower. The margin is part of the claim: with much
+    /// less to spare it can miss.
     #[test]
     fn bda_plus_meets_every_feasible_deadline(
         memory_mib in 16_u64..128,
