@@ -4,8 +4,11 @@
 #
 #   tests/qemu/testbed.sh [--policies P1,P2,...] [--workload "rate=N ws_mib=M ..."]
 #                         [--memory-mib N] [--service-rate R] [--cc cubic|bbr]
-#                         [--max-time T] [--repeats N] [--json] [--keep DIR]
+#                         [--service-burst-rate R --service-burst T --service-period T]
+#                         [--max-time T] [--repeats N] [--label NAME] [--json] [--keep DIR]
 #
+# --service-burst-rate R makes the service flow bursty: R instead of --service-rate for the
+# last --service-burst (default 5s) of every --service-period (default 20s).
 # --keep DIR copies each run's work directory (bda-qemu's transcript, serial logs) to DIR.
 #
 # Defaults are the reduced CI case: QEMU's own policy and BDA, one run each, a 128 MiB guest
@@ -29,10 +32,12 @@ policies=qemu-default,bda
 workload="rate=1000 ws_mib=16"
 memory_mib=128
 service_rate=20Mbit/s
+burst=()
 cc=cubic
 max_time=120s
 repeats=1
 json=()
+label=()
 keep=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -40,10 +45,12 @@ while [ $# -gt 0 ]; do
         --workload) workload=$2; shift 2 ;;
         --memory-mib) memory_mib=$2; shift 2 ;;
         --service-rate) service_rate=$2; shift 2 ;;
+        --service-burst-rate | --service-burst | --service-period) burst+=("$1" "$2"); shift 2 ;;
         --cc) cc=$2; shift 2 ;;
         --max-time) max_time=$2; shift 2 ;;
         --repeats) repeats=$2; shift 2 ;;
         --json) json=(--json); shift ;;
+        --label) label=(--label "$2"); shift 2 ;;
         --keep) keep=$2; shift 2 ;;
         *) echo "testbed.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -107,15 +114,15 @@ ip -n "$ns_dst" route replace 10.211.1.0/24 via 10.211.0.1 congctl "$cc"
 # 100 Mbit/s, the paper's Fast Ethernet.
 ip netns exec "$ns_src" tc qdisc add dev mig0 root tbf rate 100mbit burst 64kb latency 20ms
 
-echo "test bed: link 100 Mbit/s (tbf), congestion control $cc, guest ${memory_mib} MiB, workload \"$workload\", service $service_rate"
+echo "test bed: link 100 Mbit/s (tbf), congestion control $cc, guest ${memory_mib} MiB, workload \"$workload\", service $service_rate ${burst[*]}"
 failed=0
 for ((repeat = 1; repeat <= repeats; repeat++)); do
     for policy in ${policies//,/ }; do
         if ! "$bin/bda-testbed" run --policy "$policy" --guest "$guest" --memory-mib "$memory_mib" \
             --workload "$workload" --src-ns "$ns_src" --dst-ns "$ns_dst" --vm-ns "$ns_vm" \
             --dst-addr 10.211.0.2 --iface mig0 --service-iface tap0 --service-addr 10.211.0.2:5001 \
-            --service-rate "$service_rate" --link-capacity 100Mbit/s --max-time "$max_time" \
-            --bda-qemu "$bin/bda-qemu" --workdir "$work/$policy-$repeat" "${json[@]}"; then
+            --service-rate "$service_rate" "${burst[@]}" --cc "$cc" --link-capacity 100Mbit/s --max-time "$max_time" \
+            --bda-qemu "$bin/bda-qemu" --workdir "$work/$policy-$repeat" "${label[@]}" "${json[@]}"; then
             echo "test bed: the $policy run failed" >&2
             failed=1
         fi

@@ -9,7 +9,9 @@
 //!   line (text or JSON). Every process it started is killed when it returns, on errors too.
 //! - `service-send` / `service-recv`: the service flow, a paced TCP sender with an
 //!   application deadline (data not sent within it is dropped) and its receiver; both print
-//!   their cumulative counters as a JSON line every 100 ms.
+//!   their cumulative counters as a JSON line every 100 ms. The sender's demand is steady or
+//!   bursty (a base rate, and a burst rate for the last part of every period, as bda-sim's
+//!   bursty flow).
 //! - `lost-page`: boots the guest without migrating and has it revert a page on purpose: its
 //!   check must fail (exit 0 when it does), which shows the check can.
 #![forbid(unsafe_code)]
@@ -67,9 +69,9 @@ enum Cmd {
         /// Where to connect.
         #[arg(long)]
         to: SocketAddr,
-        /// The demanded rate, e.g. 20Mbit/s.
-        #[arg(long, value_parser = parse_rate)]
-        rate: u64,
+        /// The demand and its bursts.
+        #[command(flatten)]
+        profile: ServiceProfile,
         /// Data not sent within this long of its creation is dropped.
         #[arg(long, value_parser = parse_duration, default_value = "200ms")]
         deadline: Duration,
@@ -89,6 +91,75 @@ enum Cmd {
         #[arg(long)]
         workdir: PathBuf,
     },
+}
+
+/// The service flow's demand: `rate`, or `burst_rate` during the last `burst` of every
+/// `period` (bda-sim's bursty flow has the same shape).
+#[derive(clap::Args, Clone, Copy, Debug, Serialize)]
+struct ServiceProfile {
+    /// The demanded rate (between bursts), e.g. 20Mbit/s; 0 with no bursts runs no flow.
+    #[arg(long = "service-rate", value_parser = parse_rate, default_value = "20Mbit/s")]
+    #[serde(rename = "service_rate_bytes_per_s")]
+    rate: u64,
+    /// The demanded rate during a burst; 0: no bursts.
+    #[arg(long = "service-burst-rate", value_parser = parse_rate, default_value = "0")]
+    #[serde(rename = "service_burst_rate_bytes_per_s")]
+    burst_rate: u64,
+    /// How long a burst lasts.
+    #[arg(long = "service-burst", value_parser = parse_duration, default_value = "5s")]
+    #[serde(rename = "service_burst_ms", serialize_with = "millis")]
+    burst: Duration,
+    /// A burst comes at the end of every period this long, counted from the flow's start.
+    #[arg(long = "service-period", value_parser = parse_duration, default_value = "20s")]
+    #[serde(rename = "service_period_ms", serialize_with = "millis")]
+    period: Duration,
+}
+
+impl ServiceProfile {
+    /// Whether there is a flow at all.
+    fn is_on(&self) -> bool {
+        self.rate > 0 || self.burst_rate > 0
+    }
+
+    /// Checks that a burst fits its period.
+    fn validate(&self) -> Result<(), String> {
+        if self.burst_rate > 0 && (self.period.is_zero() || self.burst > self.period) {
+            return Err("a service burst must fit in a positive period".into());
+        }
+        Ok(())
+    }
+
+    /// The demanded rate `since` the flow's start, bytes per second.
+    fn rate_at(&self, since: Duration) -> u64 {
+        if self.burst_rate == 0 || self.period.is_zero() {
+            return self.rate;
+        }
+        let phase_ns = since.as_nanos() % self.period.as_nanos();
+        if phase_ns >= self.period.as_nanos().saturating_sub(self.burst.as_nanos()) {
+            self.burst_rate
+        } else {
+            self.rate
+        }
+    }
+
+    /// The sender's arguments for this profile.
+    fn args(&self) -> Vec<String> {
+        vec![
+            "--service-rate".into(),
+            self.rate.to_string(),
+            "--service-burst-rate".into(),
+            self.burst_rate.to_string(),
+            "--service-burst".into(),
+            format!("{}ms", self.burst.as_millis()),
+            "--service-period".into(),
+            format!("{}ms", self.period.as_millis()),
+        ]
+    }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[derive(clap::Args)]
@@ -126,9 +197,9 @@ struct RunArgs {
     /// The service receiver's address (in the destination namespace).
     #[arg(long)]
     service_addr: SocketAddr,
-    /// The service's demanded rate; 0 runs no service flow.
-    #[arg(long, value_parser = parse_rate, default_value = "20Mbit/s")]
-    service_rate: u64,
+    /// The service flow's demand.
+    #[command(flatten)]
+    service: ServiceProfile,
     /// The service's application deadline.
     #[arg(long, value_parser = parse_duration, default_value = "200ms")]
     service_deadline: Duration,
@@ -147,6 +218,12 @@ struct RunArgs {
     /// A directory for sockets, logs and the transcript.
     #[arg(long)]
     workdir: PathBuf,
+    /// A name for the workload, for the result line only (e.g. "idle").
+    #[arg(long)]
+    label: Option<String>,
+    /// The congestion control the test bed set on the routes, for the result line only.
+    #[arg(long)]
+    cc: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -190,7 +267,7 @@ impl Drop for Children {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Cmd::Run(args) => run(&args),
-        Cmd::ServiceSend { to, rate, deadline } => service_send(to, rate, deadline),
+        Cmd::ServiceSend { to, profile, deadline } => service_send(to, profile, deadline),
         Cmd::ServiceRecv { listen } => service_recv(listen),
         Cmd::LostPage { guest, workdir } => lost_page(&guest, &workdir),
     };
@@ -301,8 +378,12 @@ fn sample_at(samples: &Mutex<Vec<ServiceSample>>, at_us: u64) -> ServiceSample {
 #[derive(Serialize)]
 struct RunResult {
     policy: Policy,
+    label: Option<String>,
     workload: String,
     memory_mib: u32,
+    congestion_control: Option<String>,
+    #[serde(flatten)]
+    service: ServiceProfile,
     outcome: String,
     total_time_ms: Option<u64>,
     downtime_ms: Option<u64>,
@@ -318,6 +399,7 @@ struct RunResult {
 
 #[allow(clippy::too_many_lines)] // one run, step by step
 fn run(args: &RunArgs) -> Result<ExitCode, String> {
+    args.service.validate()?;
     std::fs::create_dir_all(&args.workdir).map_err(|e| format!("{}: {e}", args.workdir.display()))?;
     let dir = &args.workdir;
     let (src_qmp, src_ser, dst_qmp, dst_ser) =
@@ -348,7 +430,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let samples = Arc::new(Mutex::new(Vec::new()));
     let received = Arc::new(Mutex::new(Vec::new()));
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    if args.service_rate > 0 {
+    if args.service.is_on() {
         let mut recv = Command::new("ip");
         recv.args(["netns", "exec", &args.dst_ns]).arg(&me);
         recv.args(["service-recv", "--listen", &args.service_addr.to_string()]).stdout(Stdio::piped());
@@ -359,7 +441,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         let mut send = Command::new("ip");
         send.args(["netns", "exec", &args.vm_ns]).arg(&me);
         send.args(["service-send", "--to", &args.service_addr.to_string()]);
-        send.args(["--rate", &args.service_rate.to_string()]);
+        send.args(args.service.args());
         send.args(["--deadline", &format!("{}ms", args.service_deadline.as_millis())]).stdout(Stdio::piped());
         children.spawn("service-send", &mut send)?;
         let stdout = children.take_stdout("service-send").ok_or("service-send has no stdout")?;
@@ -446,6 +528,9 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         policy: args.policy,
         workload: args.workload.clone(),
         memory_mib: args.memory_mib,
+        label: args.label.clone(),
+        congestion_control: args.cc.clone(),
+        service: args.service,
         outcome,
         total_time_ms: get("total_time_ms"),
         downtime_ms: get("downtime_ms"),
@@ -515,16 +600,16 @@ fn qemu_default(qmp_path: &Path, dst_addr: &str, max_time: Duration) -> Result<(
     }
 }
 
-/// The paced sender: every 10 ms the demand grows by rate × 10 ms; what the socket takes is
-/// sent; what waited longer than the deadline is dropped.
-fn service_send(to: SocketAddr, rate: u64, deadline: Duration) -> Result<ExitCode, String> {
+/// The paced sender: every 10 ms the demand grows by the profile's rate × 10 ms; what the
+/// socket takes is sent; what waited longer than the deadline is dropped.
+fn service_send(to: SocketAddr, profile: ServiceProfile, deadline: Duration) -> Result<ExitCode, String> {
+    profile.validate()?;
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).map_err(|e| e.to_string())?;
     // A small send buffer, so "written" is close to "sent" and a congested link shows as drops.
     socket.set_send_buffer_size(64 * 1024).map_err(|e| e.to_string())?;
     socket.connect(&to.into()).map_err(|e| format!("service-send: cannot connect to {to}: {e}"))?;
     let mut stream: TcpStream = socket.into();
     stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let chunk = rate / 100;
     let buffer = vec![0x5a_u8; 256 * 1024];
     let mut queue: VecDeque<(Instant, u64)> = VecDeque::new();
     let (mut demanded, mut sent, mut dropped) = (0_u64, 0_u64, 0_u64);
@@ -535,7 +620,12 @@ fn service_send(to: SocketAddr, rate: u64, deadline: Duration) -> Result<ExitCod
     loop {
         let now = Instant::now();
         while tick <= now {
-            queue.push_back((tick, chunk));
+            let chunk = profile.rate_at(tick.duration_since(start)) / 100;
+            // Between bursts the demand may be nothing: queue no empty chunk (writing 0
+            // bytes would read as a closed socket).
+            if chunk > 0 {
+                queue.push_back((tick, chunk));
+            }
             demanded = demanded.saturating_add(chunk);
             tick += Duration::from_millis(10);
         }
