@@ -18,8 +18,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// rate (QEMU's max-bandwidth) a bda-core policy decides from the pass's dirty rate and the
 /// link's other traffic.
 ///
-/// Exit status: 0 the migration completed; 1 a fault (no socket, a QMP error, a missing
-/// interface, QEMU exiting, the migration failing or cancelled, interrupted); 2 bad usage;
+/// Exit status: 0 the migration completed; 1 a fault (no socket, a socket that is not QMP or
+/// sends no greeting, a QMP error such as a VM that is not migratable, QEMU not answering
+/// within 10 s, a missing interface, QEMU exiting or shutting down, the migration failing or
+/// cancelled by someone else, interrupted); 2 bad usage;
 /// 3 it did not converge within --max-time and was cancelled. On every exit bda-qemu
 /// restores the max-bandwidth (and avail-switchover-bandwidth) it found.
 #[derive(Parser)]

@@ -36,6 +36,11 @@ pub enum QmpError {
     Closed,
     /// QEMU did not answer a command in time.
     Timeout(&'static str),
+    /// The socket accepted the connection but sent no greeting in time: QEMU serves one QMP
+    /// client at a time and leaves the next one waiting in silence.
+    NoGreeting(String),
+    /// The socket's first line is not a QMP greeting: it is not QEMU's.
+    NotQmp(String, String),
     /// QEMU answered a command with an error.
     Command {
         /// The command.
@@ -58,6 +63,13 @@ impl fmt::Display for QmpError {
             Self::Timeout(command) => {
                 write!(f, "QEMU did not answer {command} within {} s", COMMAND_TIMEOUT.as_secs())
             }
+            Self::NoGreeting(path) => write!(
+                f,
+                "{path} sent no QMP greeting within {} s: is another client connected to it? \
+                 (QEMU serves one QMP client at a time)",
+                COMMAND_TIMEOUT.as_secs()
+            ),
+            Self::NotQmp(path, line) => write!(f, "{path} is not a QMP socket: it said {line:?}"),
             Self::Command { command, class, desc } => write!(f, "QEMU refused {command}: {desc} ({class})"),
             Self::Protocol(what) => write!(f, "unexpected QMP message: {what}"),
         }
@@ -151,9 +163,14 @@ impl QmpClient {
         });
         let mut client =
             Self { writer: stream, incoming: rx, events: VecDeque::new(), transcript, next_id: 0, version: (0, 0, 0) };
-        let greeting = client.receive(Instant::now() + COMMAND_TIMEOUT, "the QMP greeting")?;
-        let caps: qapi::qmp::QapiCapabilities = serde_json::from_value(greeting)
-            .map_err(|e| QmpError::Protocol(format!("the greeting is not QMP's ({e})")))?;
+        let shown = path.display().to_string();
+        let greeting = client.receive(Instant::now() + COMMAND_TIMEOUT, "the QMP greeting").map_err(|e| match e {
+            QmpError::Timeout(_) => QmpError::NoGreeting(shown.clone()),
+            QmpError::Protocol(line) => QmpError::NotQmp(shown.clone(), line),
+            e => e,
+        })?;
+        let caps: qapi::qmp::QapiCapabilities = serde_json::from_value(greeting.clone())
+            .map_err(|_| QmpError::NotQmp(shown.clone(), greeting.to_string()))?;
         let v = &caps.QMP.version.qemu;
         client.version = (v.major, v.minor, v.micro);
         client.execute(&qapi::qmp::qmp_capabilities { enable: None })?;

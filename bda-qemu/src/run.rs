@@ -13,7 +13,7 @@ use qapi::qmp;
 use serde::Serialize;
 
 use crate::meter::{Counters, IfaceCounter, header_overhead_ppm, mtu};
-use crate::qmp::{QmpClient, QmpError};
+use crate::qmp::{QmpClient, QmpError, QmpEvent};
 use crate::steer::{Action, Input, OnNonConvergence, RoundLine, Snapshot, Steering, SteeringConfig};
 use crate::transcript::{Transcript, now_us};
 
@@ -165,7 +165,7 @@ pub fn run(options: &Options, out: &mut dyn Write, interrupted: &AtomicBool) -> 
         service,
         touched: false,
     };
-    let result = session.steer(interrupted);
+    let result = session.steer(interrupted).map_err(|e| session.why_closed(e));
     let restored = session.restore(found);
     match (&result, restored) {
         (_, Ok(Some(message))) => eprintln!("bda-qemu: {message}"),
@@ -299,7 +299,7 @@ impl Session<'_> {
                         )?;
                     }
                     "STOP" => self.feed(&mut steering, &Input::Paused { at_us: event.timestamp_us })?,
-                    "SHUTDOWN" => return Err(RunError::Migration("QEMU is shutting down mid-migration".into())),
+                    "SHUTDOWN" => return Err(shutting_down(&event)),
                     "MIGRATION" => {
                         let status = event.data.get("status").and_then(serde_json::Value::as_str).unwrap_or("");
                         if status == "completed" {
@@ -330,6 +330,18 @@ impl Session<'_> {
         }
     }
 
+    /// A connection closed after a `SHUTDOWN` event is QEMU shutting down, not a crash: the
+    /// event may have come in while bda-qemu waited for a reply, and is still queued.
+    fn why_closed(&mut self, error: RunError) -> RunError {
+        match error {
+            RunError::Qmp(QmpError::Closed) => match self.qmp.take_event("SHUTDOWN") {
+                Some(event) => shutting_down(&event),
+                None => RunError::Qmp(QmpError::Closed),
+            },
+            other => other,
+        }
+    }
+
     /// A failed or cancelled migration is an error; other states go on.
     fn check_status(&mut self, status: &str, last: &Snapshot) -> Result<(), RunError> {
         match status {
@@ -340,7 +352,11 @@ impl Session<'_> {
                     desc.unwrap_or_else(|| "QEMU gave no reason".into())
                 )))
             }
-            "cancelled" | "cancelling" => Err(RunError::Migration("the migration was cancelled".into())),
+            // bda-qemu's own cancels end elsewhere: this one came from another QMP client or
+            // QEMU's monitor.
+            "cancelled" | "cancelling" => {
+                Err(RunError::Migration("the migration was cancelled by someone else (not bda-qemu)".into()))
+            }
             _ => Ok(()),
         }
     }
@@ -499,6 +515,12 @@ impl Session<'_> {
             }
         };
     }
+}
+
+/// QEMU's `SHUTDOWN` event, with its reason (`guest-shutdown`, `host-qmp-quit`, `host-signal`, ...).
+fn shutting_down(event: &QmpEvent) -> RunError {
+    let reason = event.data.get("reason").and_then(serde_json::Value::as_str).unwrap_or("no reason given");
+    RunError::Migration(format!("QEMU is shutting down mid-migration ({reason})"))
 }
 
 #[allow(clippy::cast_precision_loss, clippy::as_conversions)] // display only

@@ -1,4 +1,6 @@
 //! Faults found before any QEMU is touched: a clear message and exit status 1, never a hang.
+//! `tests/faults.rs` has the faults met while talking to a (fake) QEMU, and shows there that a
+//! missing interface is found before bda-qemu even connects, so no cap is touched.
 
 use std::process::Command;
 
