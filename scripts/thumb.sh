@@ -9,7 +9,7 @@ subcommand="$1"
 shift
 # The target goes right after the subcommand, before any `--` that ends cargo's options.
 # BDA_THUMB_VIA_DEBIAN=1 forces the fallback, to test it on a machine that has both.
-if [ "${BDA_THUMB_VIA_DEBIAN:-0}" != 1 ] && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+if [ "${BDA_THUMB_VIA_DEBIAN:-0}" != 1 ] && rustup target list --installed 2>/dev/null | grep -x "$target" >/dev/null; then
     exec cargo "$subcommand" --target "$target" "$@"
 fi
 # The Debian fallback: its own cargo with its own rustc, in its own target directory.

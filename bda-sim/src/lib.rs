@@ -12,12 +12,14 @@
 //! - [`link`]: how the flows share the capacity, and what an overloaded link loses;
 //! - [`scenario`]: everything a run needs but the policy and the seed;
 //! - [`run`]: the step loop, and what a run reports;
-//! - [`paper`] and [`tradeoff`]: the experiments, their tables and plots.
+//! - [`paper`] and [`tradeoff`]: the experiments, their tables and plots;
+//! - [`qemu_report`]: the real-QEMU test bed's results beside the simulator's prediction.
 
 pub mod bitmap;
 pub mod link;
 pub mod paper;
 pub mod plot;
+pub mod qemu_report;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use bda_sim::link::Background;
 use bda_sim::paper::{PaperOptions, run_paper};
 use bda_sim::report::{PolicySummary, comparison_table, round_table, summary_line};
+use bda_sim::qemu_report::{Experiment, run_qemu_report};
 use bda_sim::run::{RunResult, simulate};
 use bda_sim::scenario::{FirstRoundReserve, OnUnmet, PAGE_BYTES, PolicyKind, ReserveArg, Scenario, UsageReading};
 use bda_sim::tradeoff::{ServiceProfile, TradeoffOptions, default_profiles, run_tradeoff};
@@ -93,6 +94,23 @@ enum Command {
         /// by the experiment).
         #[command(flatten)]
         scenario: ScenarioArgs,
+    },
+    /// The real-QEMU experiments' results (tests/qemu/experiment.sh) as a Markdown table of
+    /// medians and spreads, a CSV and an SVG per scenario, beside bda-sim's prediction for
+    /// each scenario.
+    QemuReport {
+        /// Which experiment the results are from (sets the wall-clock limit).
+        #[arg(long, value_enum)]
+        experiment: Experiment,
+        /// The test bed's JSON lines.
+        #[arg(long)]
+        results: PathBuf,
+        /// The output folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seeds of each prediction.
+        #[arg(long, default_value_t = 5)]
+        seeds: u64,
     },
     /// Prints the scenario the flags resolve to, as JSON (a starting point for --config).
     Scenario {
@@ -496,6 +514,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 out.display(),
                 started.elapsed().as_secs_f64()
             );
+        }
+        Command::QemuReport { experiment, results, out, seeds } => {
+            print!("{}", run_qemu_report(experiment, &results, &out, seeds)?);
+            println!("\nwrote {} (report.md, cells.csv, an SVG per scenario)", out.display());
         }
         Command::Scenario { scenario } => {
             let scenario = scenario.resolve()?;

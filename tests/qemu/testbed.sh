@@ -74,7 +74,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/bda-testbed.XXXXXX")
 cleanup() {
     local status=$?
     for ns in "$ns_vm" "$ns_src" "$ns_dst"; do
-        if ip netns list | grep -qw "$ns"; then
+        if ip netns list | grep -w "$ns" >/dev/null; then
             # Only processes this run started live in its namespaces.
             for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
             sleep 0.2
