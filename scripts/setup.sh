@@ -43,7 +43,7 @@ apt_install() {
 }
 
 for component in rustfmt clippy; do
-    if ! rustup component list --installed 2>/dev/null | grep -q "^${component}"; then
+    if ! rustup component list --installed 2>/dev/null | grep "^${component}" >/dev/null; then
         log "rustup component add ${component}"
         rustup component add "${component}"
     fi
@@ -52,7 +52,7 @@ done
 if [ "${BDA_THUMB_VIA_DEBIAN:-0}" = 1 ]; then
     log "BDA_THUMB_VIA_DEBIAN=1: using Debian's rustc-web with build-std"
     apt_install rustc-web cargo-web rust-web-src lld-22
-elif rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+elif rustup target list --installed 2>/dev/null | grep -x thumbv7em-none-eabihf >/dev/null; then
     :
 elif rustup target add thumbv7em-none-eabihf; then
     log "installed the thumbv7em-none-eabihf target with rustup"
@@ -68,7 +68,7 @@ fi
 # The ARM binutils are all the size check needs (gcc-arm-none-eabi would bring them too).
 apt_install qemu-system-arm binutils-arm-none-eabi
 
-if ! defmt-print --version 2>/dev/null | grep -qx "defmt-print ${DEFMT_PRINT_VERSION}"; then
+if ! defmt-print --version 2>/dev/null | grep -x "defmt-print ${DEFMT_PRINT_VERSION}" >/dev/null; then
     log "cargo install defmt-print ${DEFMT_PRINT_VERSION} (a few minutes)"
     cargo install defmt-print --version "${DEFMT_PRINT_VERSION}" --locked
 fi
@@ -107,7 +107,7 @@ if [ "$(qemu_major || true)" -ge "$QEMU_MIN_MAJOR" ] 2>/dev/null && [ -f /usr/sh
     :
 else
     backports=/etc/apt/sources.list.d/bda-bookworm-backports.sources
-    if ! apt-cache policy 2>/dev/null | grep -q 'bookworm-backports'; then
+    if ! apt-cache policy 2>/dev/null | grep 'bookworm-backports' >/dev/null; then
         sources=/etc/apt/sources.list.d/debian.sources
         # The URI of the deb822 stanza whose suites include plain "bookworm".
         uri=$(awk 'BEGIN { RS = ""; FS = "\n" }

@@ -19,6 +19,12 @@
 //! - `U_used` comes from the outgoing interface's tx byte counter over a window of about a
 //!   second, minus the migration's own bytes with their TCP/IP headers, minus the VM's own
 //!   service traffic when a counter for it is given ([`Meter`]).
+//! - The controller works in bytes of QEMU's migration stream, the unit of `max-bandwidth`,
+//!   `avail-switchover-bandwidth`, `ram.transferred` and `ram.remaining`: the link's capacity
+//!   and the wire traffic measured on it are scaled down by the migration's header overhead
+//!   ([`Steering::stream_rate`]). Mixing the two once let the migration's wire rate exceed
+//!   its allocation by that overhead (4.6 % at a 1500-byte MTU), eating into the reserve, and
+//!   made QEMU's switchover estimate as much too optimistic.
 //! - QEMU decides the switchover itself: it switches over when what is left fits its
 //!   `downtime-limit` at `avail-switchover-bandwidth`, which bda-qemu sets to the free
 //!   bandwidth, as BDA's stop-and-copy round gets all of it. So the controller runs with no
@@ -50,7 +56,7 @@ pub enum OnNonConvergence {
 /// The settings of a steering run.
 #[derive(Clone, Debug)]
 pub struct SteeringConfig {
-    /// `T`: the link's capacity.
+    /// `T`: the link's capacity, wire B/s (headers included).
     pub capacity: BytesPerSec,
     /// The VM's RAM.
     pub memory: Bytes,
@@ -153,7 +159,8 @@ pub struct RoundLine {
     pub rule: String,
     /// The dirty rate of the round before, B/s (none for round 1).
     pub dirty_rate: Option<u64>,
-    /// `U_used`: traffic on the link that is not this VM's, B/s.
+    /// `U_used`: traffic on the link that is not this VM's, B/s of migration stream (the
+    /// wire rate less the header overhead, as every rate in this line).
     pub used: u64,
     /// `F`, B/s.
     pub free: u64,
@@ -236,9 +243,16 @@ impl Steering {
         }
     }
 
-    /// The link as measured now, with the service reserve learned so far.
+    /// A wire rate (headers included) as the migration stream's bytes that fill it.
+    pub fn stream_rate(&self, wire_bytes_per_s: u64) -> u64 {
+        mul_div(wire_bytes_per_s, 1_000_000, 1_000_000u64.saturating_add(self.config.header_overhead_ppm))
+    }
+
+    /// The link as measured now, in migration-stream bytes, with the service reserve learned
+    /// so far.
     pub fn link(&self) -> LinkSample {
-        let link = LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage()));
+        let capacity = BytesPerSec(self.stream_rate(self.config.capacity.0));
+        let link = LinkSample::new(capacity, BytesPerSec(self.stream_rate(self.meter.other_usage())));
         match self.service_reserve {
             Some(reserve) => link.with_service_reserve(reserve),
             None => link,
@@ -261,8 +275,12 @@ impl Steering {
             Input::Sample { counters, remaining } => {
                 self.meter.push(counters);
                 if let Some(service) = self.meter.service_usage() {
-                    let raw = LinkSample::new(self.config.capacity, BytesPerSec(self.meter.other_usage()));
-                    let learned = self.filter.update(raw, Some(BytesPerSec(service)), Ticks(counters.at_us));
+                    let raw = LinkSample::new(
+                        BytesPerSec(self.stream_rate(self.config.capacity.0)),
+                        BytesPerSec(self.stream_rate(self.meter.other_usage())),
+                    );
+                    let service = BytesPerSec(self.stream_rate(service));
+                    let learned = self.filter.update(raw, Some(service), Ticks(counters.at_us));
                     self.service_reserve = learned.service_reserve;
                 }
                 if self.last_pass.is_some() {
@@ -495,4 +513,44 @@ fn within_one_percent(set: Option<u64>, new: u64) -> bool {
 pub fn mul_div(a: u64, b: u64, c: u64) -> u64 {
     let product = u128::from(a).saturating_mul(u128::from(b));
     product.checked_div(u128::from(c)).map_or(0, |q| u64::try_from(q).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bda_core::Pca;
+
+    fn steering(capacity: u64, header_overhead_ppm: u64) -> Steering {
+        Steering::new(SteeringConfig {
+            capacity: BytesPerSec(capacity),
+            memory: Bytes(128 << 20),
+            policy: AnyPolicy::Pca(Pca),
+            window_us: 1_000_000,
+            header_overhead_ppm,
+            on_non_convergence: OnNonConvergence::Log,
+        })
+    }
+
+    #[test]
+    fn the_caps_sent_to_qemu_are_stream_bytes_not_wire_bytes() {
+        // 100 Mbit/s at a 1500-byte MTU (45,580 ppm of headers): 12,500,000 wire B/s carry
+        // 12,500,000 / 1.04558 = 11,955,087 B/s of migration stream.
+        let mut s = steering(12_500_000, 45_580);
+        assert_eq!(s.stream_rate(12_500_000), 11_955_087);
+        assert_eq!(
+            s.initial(),
+            vec![Action::SetMaxBandwidth(11_955_087), Action::SetSwitchoverBandwidth(11_955_087)]
+        );
+        // Without headers the two units agree.
+        assert_eq!(steering(12_500_000, 0).initial()[0], Action::SetMaxBandwidth(12_500_000));
+    }
+
+    #[test]
+    fn the_stream_rate_of_the_extremes_neither_wraps_nor_divides_by_zero() {
+        let s = steering(u64::MAX, u64::MAX);
+        assert_eq!(s.stream_rate(0), 0);
+        // The divisor saturates at u64::MAX: a million wire bytes' worth of headers per byte.
+        assert_eq!(s.stream_rate(u64::MAX), 1_000_000);
+        assert_eq!(steering(1, 0).stream_rate(u64::MAX), u64::MAX);
+    }
 }
