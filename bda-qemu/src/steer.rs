@@ -537,10 +537,7 @@ mod tests {
         // 12,500,000 / 1.04558 = 11,955,087 B/s of migration stream.
         let mut s = steering(12_500_000, 45_580);
         assert_eq!(s.stream_rate(12_500_000), 11_955_087);
-        assert_eq!(
-            s.initial(),
-            vec![Action::SetMaxBandwidth(11_955_087), Action::SetSwitchoverBandwidth(11_955_087)]
-        );
+        assert_eq!(s.initial(), vec![Action::SetMaxBandwidth(11_955_087), Action::SetSwitchoverBandwidth(11_955_087)]);
         // Without headers the two units agree.
         assert_eq!(steering(12_500_000, 0).initial()[0], Action::SetMaxBandwidth(12_500_000));
     }

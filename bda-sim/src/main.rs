@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use bda_sim::link::Background;
 use bda_sim::paper::{PaperOptions, run_paper};
-use bda_sim::report::{PolicySummary, comparison_table, round_table, summary_line};
 use bda_sim::qemu_report::{Experiment, run_qemu_report};
+use bda_sim::report::{PolicySummary, comparison_table, round_table, summary_line};
 use bda_sim::run::{RunResult, simulate};
 use bda_sim::scenario::{FirstRoundReserve, OnUnmet, PAGE_BYTES, PolicyKind, ReserveArg, Scenario, UsageReading};
 use bda_sim::tradeoff::{ServiceProfile, TradeoffOptions, default_profiles, run_tradeoff};

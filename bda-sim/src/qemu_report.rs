@@ -160,7 +160,8 @@ pub fn read_results(path: &Path) -> Result<Vec<RunRecord>, String> {
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(i, line)| {
-            serde_json::from_str(line).map_err(|e| format!("{} line {}: not a test-bed result: {e}", path.display(), i + 1))
+            serde_json::from_str(line)
+                .map_err(|e| format!("{} line {}: not a test-bed result: {e}", path.display(), i + 1))
         })
         .collect()
 }
@@ -236,7 +237,11 @@ pub fn scenario_for(record: &RunRecord, experiment: Experiment) -> Result<Scenar
 
 /// Groups the runs into cells per scenario, in the order scenarios first appear, and
 /// simulates each cell's scenario over `seeds` seeds.
-pub fn cells(records: &[RunRecord], experiment: Experiment, seeds: u64) -> Result<Vec<(ScenarioKey, Vec<Cell>)>, String> {
+pub fn cells(
+    records: &[RunRecord],
+    experiment: Experiment,
+    seeds: u64,
+) -> Result<Vec<(ScenarioKey, Vec<Cell>)>, String> {
     let mut order: Vec<ScenarioKey> = Vec::new();
     let mut groups: BTreeMap<CellKey, Vec<&RunRecord>> = BTreeMap::new();
     for r in records {
@@ -258,7 +263,8 @@ pub fn cells(records: &[RunRecord], experiment: Experiment, seeds: u64) -> Resul
             let completed: Vec<&&RunRecord> = runs.iter().filter(|r| r.outcome == "completed").collect();
             let sim = match scenario_for(runs[0], experiment) {
                 Ok(scenario) => {
-                    let results = (1..=seeds).map(|seed| simulate(&scenario, kind, seed)).collect::<Result<Vec<_>, _>>()?;
+                    let results =
+                        (1..=seeds).map(|seed| simulate(&scenario, kind, seed)).collect::<Result<Vec<_>, _>>()?;
                     Some(Outcomes::of(&results.iter().collect::<Vec<_>>()))
                 }
                 Err(_) => None,
@@ -298,12 +304,9 @@ fn show_sim(sim: &Option<Outcomes>) -> String {
         Some(o) if o.completed < o.runs => {
             format!("{}/{} converge; shortfall {:.1} %", o.completed, o.runs, o.shortfall_pct.mean)
         }
-        Some(o) => format!(
-            "{:.1} s, {:.0} ms, {:.1} %",
-            o.total_time_s.mean,
-            o.downtime_s.mean * 1e3,
-            o.shortfall_pct.mean
-        ),
+        Some(o) => {
+            format!("{:.1} s, {:.0} ms, {:.1} %", o.total_time_s.mean, o.downtime_s.mean * 1e3, o.shortfall_pct.mean)
+        }
     }
 }
 
