@@ -45,7 +45,7 @@ scripts/thumb.sh clippy -p bda-core --features defmt -- -D warnings
 scripts/thumb.sh clippy -p firmware --lib --features defmt -- -D warnings
 (cd firmware && ../scripts/thumb.sh clippy --release -- -D warnings)
 
-step "simulator: the paper's experiments and the trade-off experiment reproduce docs/sim and docs/tradeoff"
+step "simulator: the paper's experiments and the trade-off experiment reproduce docs/sim and docs/tradeoff; the real-QEMU reports reproduce from their results"
 results=$(mktemp -d)
 trap 'rm -rf "$results"; printf "(%d s)\n" "$((SECONDS - step_started))"' EXIT
 cargo run --quiet --release -p bda-sim -- paper --out "$results" --no-progress >/dev/null
@@ -55,6 +55,15 @@ rm -rf "${results:?}"/*
 target/release/bda-sim tradeoff --out "$results" --no-progress >/dev/null
 diff -r docs/tradeoff "$results"
 echo "docs/tradeoff is what bda-sim tradeoff produces"
+for experiment in policies bda-plus; do
+    rm -rf "${results:?}"/*
+    target/release/bda-sim qemu-report --experiment "$experiment" --results "docs/qemu/$experiment/results.jsonl" \
+        --out "$results" >/dev/null
+    for file in "$results"/*; do
+        diff "$file" "docs/qemu/$experiment/$(basename "$file")"
+    done
+done
+echo "docs/qemu's reports are what bda-sim qemu-report makes of the recorded results"
 
 step "benchmarks build; instruction counts within their limits (Callgrind)"
 cargo bench --workspace --no-run --quiet

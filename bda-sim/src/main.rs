@@ -96,7 +96,7 @@ enum Command {
         scenario: ScenarioArgs,
     },
     /// The real-QEMU experiments' results (tests/qemu/experiment.sh) as a Markdown table of
-    /// medians and spreads, a CSV and an SVG per scenario, beside bda-sim's prediction for
+    /// medians and spreads, a CSV and two SVGs per scenario (shortfall and downtime against total time), beside bda-sim's prediction for
     /// each scenario.
     QemuReport {
         /// Which experiment the results are from (sets the wall-clock limit).
@@ -517,7 +517,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::QemuReport { experiment, results, out, seeds } => {
             print!("{}", run_qemu_report(experiment, &results, &out, seeds)?);
-            println!("\nwrote {} (report.md, cells.csv, an SVG per scenario)", out.display());
+            println!("\nwrote {} (report.md, cells.csv, two SVGs per scenario)", out.display());
         }
         Command::Scenario { scenario } => {
             let scenario = scenario.resolve()?;

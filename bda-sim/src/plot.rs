@@ -167,13 +167,21 @@ pub fn scatter_chart(
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(|e| err(&e))?;
-    // Each label goes below the labels already placed near its dot.
+    // Each label goes below the labels already placed near its dot, or above them where
+    // below would leave the plot.
     let mut placed: Vec<(f64, f64)> = Vec::new();
     let mut labels = Vec::new();
     for d in dots {
+        let clash = |y: f64| placed.iter().any(|&(px, py)| (px - d.at.0).abs() < near_x && (py - y).abs() < line * 0.9);
         let mut y = d.at.1;
-        while placed.iter().any(|&(px, py)| (px - d.at.0).abs() < near_x && (py - y).abs() < line * 0.9) {
+        while clash(y) && y - line >= 0.0 {
             y -= line;
+        }
+        if clash(y) {
+            y = d.at.1;
+            while clash(y) {
+                y += line;
+            }
         }
         placed.push((d.at.0, y));
         labels.push((d, y));

@@ -1,5 +1,5 @@
 //! `bda-sim qemu-report`: the real-QEMU experiments (`tests/qemu/experiment.sh`) as tables of
-//! medians and spreads, a CSV and one SVG per scenario, each cell beside bda-sim's prediction
+//! medians and spreads, a CSV and two SVGs per scenario, each cell beside bda-sim's prediction
 //! for the same scenario.
 //!
 //! Each run of the test bed is a JSON line (`tests/qemu/testbed.sh --json`). Runs are grouped
@@ -426,12 +426,13 @@ fn csv(table: &[(ScenarioKey, Vec<Cell>)]) -> String {
     for ((label, cc), row) in table {
         for c in row {
             let sim = match &c.sim {
+                // A run that did not complete has no downtime.
                 Some(o) => format!(
-                    "{},{},{:.3},{:.1},{:.3}",
+                    "{},{},{:.3},{},{:.3}",
                     o.runs,
                     o.completed,
                     o.total_time_s.mean,
-                    o.downtime_s.mean * 1e3,
+                    if o.completed == o.runs { format!("{:.1}", o.downtime_s.mean * 1e3) } else { String::new() },
                     o.shortfall_pct.mean
                 ),
                 None => ",,,,".into(),
@@ -452,53 +453,109 @@ fn csv(table: &[(ScenarioKey, Vec<Cell>)]) -> String {
     out
 }
 
-/// One scenario's plot: service shortfall against total time, a dot per policy for the
-/// test bed's medians and one for bda-sim's prediction; hollow where not every run completed
-/// (placed at the wall-clock limit), downtime in the label.
-fn plot(path: &Path, experiment: Experiment, (label, cc): &ScenarioKey, row: &[Cell]) -> Result<(), String> {
-    let limit = experiment.time_limit_s();
-    let mut dots = Vec::new();
+/// Where a policy's dot goes and what it says.
+struct Point {
+    policy: &'static str,
+    /// The runs: test bed (0) or bda-sim (1).
+    family: usize,
+    all_completed: bool,
+    completed: usize,
+    runs: usize,
+    total_time_s: Option<f64>,
+    downtime_ms: Option<f64>,
+    shortfall_pct: f64,
+}
+
+fn points(row: &[Cell]) -> Vec<Point> {
+    let mut all = Vec::new();
     for c in row {
-        let all_completed = c.completed == c.runs;
-        let x = if all_completed { c.total_time_s.map_or(limit, |s| s.median) } else { limit };
-        let downtime = match (all_completed, c.downtime_ms) {
-            (true, Some(d)) => format!(" {:.0} ms", d.median),
-            _ => format!(" {}/{} done", c.completed, c.runs),
-        };
-        dots.push(Dot {
-            label: format!("{}{downtime}", c.policy),
-            at: (x, c.shortfall_pct.map_or(0.0, |s| s.median)),
+        all.push(Point {
+            policy: c.policy,
             family: 0,
-            hollow: !all_completed,
-            marked: false,
+            all_completed: c.completed == c.runs,
+            completed: c.completed,
+            runs: c.runs,
+            total_time_s: c.total_time_s.map(|s| s.median),
+            downtime_ms: c.downtime_ms.map(|s| s.median),
+            shortfall_pct: c.shortfall_pct.map_or(0.0, |s| s.median),
         });
         if let Some(o) = &c.sim {
             let done = o.completed == o.runs;
-            let downtime = if done {
-                format!(" {:.0} ms", o.downtime_s.mean * 1e3)
-            } else {
-                format!(" {}/{} done", o.completed, o.runs)
-            };
-            dots.push(Dot {
-                label: format!("{}{downtime}", c.policy),
-                at: (if done { o.total_time_s.mean } else { limit }, o.shortfall_pct.mean),
+            all.push(Point {
+                policy: c.policy,
                 family: 1,
-                hollow: !done,
-                marked: false,
+                all_completed: done,
+                completed: o.completed,
+                runs: o.runs,
+                total_time_s: Some(o.total_time_s.mean),
+                downtime_ms: done.then_some(o.downtime_s.mean * 1e3),
+                shortfall_pct: o.shortfall_pct.mean,
             });
         }
     }
+    all
+}
+
+/// One scenario's two plots against total time: the service's shortfall (labelled with the
+/// downtime) and the downtime (labelled with the shortfall), a dot per policy for the test
+/// bed's medians and one for bda-sim's prediction. Where not every run completed, the
+/// shortfall dot is hollow and placed at the wall-clock limit, and there is no downtime dot.
+fn plot(out: &Path, experiment: Experiment, (label, cc): &ScenarioKey, row: &[Cell]) -> Result<(), String> {
+    let limit = experiment.time_limit_s();
+    let points = points(row);
+    let families = ["test bed (median)", "bda-sim prediction"];
+    let shortfall: Vec<Dot> = points
+        .iter()
+        .map(|p| {
+            let (x, note) = match (p.all_completed, p.total_time_s, p.downtime_ms) {
+                (true, Some(t), Some(d)) => (t, format!(" {d:.0} ms")),
+                _ => (limit, format!(" {}/{} done", p.completed, p.runs)),
+            };
+            Dot {
+                label: format!("{}{note}", p.policy),
+                at: (x, p.shortfall_pct),
+                family: p.family,
+                hollow: !p.all_completed,
+                marked: false,
+            }
+        })
+        .collect();
     scatter_chart(
-        path,
-        &format!("real QEMU: {label}, {cc}"),
-        "hollow: not every run converged (placed at the limit); label: policy, downtime",
+        &out.join(format!("{label}_{cc}_shortfall.svg")),
+        &format!("real QEMU: {label}, {cc} (label: downtime; hollow: not every run converged)"),
+        "",
         ("total migration time (s)", "service shortfall (%)"),
-        &["test bed (median)", "bda-sim prediction"],
-        &dots,
+        &families,
+        &shortfall,
+    )?;
+    let downtime: Vec<Dot> = points
+        .iter()
+        .filter(|p| p.all_completed)
+        .filter_map(|p| {
+            Some(Dot {
+                label: format!("{} {:.2} %", p.policy, p.shortfall_pct),
+                at: (p.total_time_s?, p.downtime_ms?),
+                family: p.family,
+                hollow: false,
+                marked: false,
+            })
+        })
+        .collect();
+    if downtime.is_empty() {
+        return Ok(());
+    }
+    scatter_chart(
+        &out.join(format!("{label}_{cc}_downtime.svg")),
+        &format!("real QEMU: {label}, {cc} (label: service shortfall; policies that converged in every run)"),
+        "",
+        ("total migration time (s)", "downtime (ms)"),
+        &families,
+        &downtime,
     )
 }
 
-/// Reads `results`, writes `report.md`, `cells.csv` and one `<label>_<cc>.svg` per scenario
+/// Reads `results`, writes `report.md`, `cells.csv` and `<label>_<cc>_shortfall.svg` and
+/// `<label>_<cc>_downtime.svg` per scenario
 /// into `out`, and returns the report.
 pub fn run_qemu_report(experiment: Experiment, results: &Path, out: &Path, seeds: u64) -> Result<String, String> {
     if seeds == 0 {
@@ -518,7 +575,7 @@ pub fn run_qemu_report(experiment: Experiment, results: &Path, out: &Path, seeds
     write("report.md", &md)?;
     write("cells.csv", &csv(&table))?;
     for (key, row) in &table {
-        plot(&out.join(format!("{}_{}.svg", key.0, key.1)), experiment, key, row)?;
+        plot(out, experiment, key, row)?;
     }
     Ok(md)
 }

@@ -19,8 +19,9 @@
 #   under cubic and under BBR; each run cancelled after 120 s.
 #
 # Runs go repeat by repeat, every policy once per repeat, so drift on the machine hits every
-# policy alike. Needs root (namespaces), like the test bed. --report-only redoes the report
-# from DIR/results.jsonl. A run that fails outright (no result line) is counted as missing in
+# policy alike. Needs root (namespaces), like the test bed. DIR gets results.jsonl (a line per
+# run), log.txt (the test bed's output) and stderr.txt (its messages, with bda-qemu's round
+# lines). --report-only redoes the report from DIR/results.jsonl. A run that fails outright (no result line) is counted as missing in
 # the report.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,14 +48,17 @@ out=${out:-docs/qemu/$experiment}
 mkdir -p "$out"
 results="$out/results.jsonl"
 
-# One test-bed invocation; its result lines are appended to the results.
+# One test-bed invocation; its result lines are appended to the results, its messages (the
+# guests' lines, bda-qemu's round lines) to stderr.txt.
 bed() {
-    tests/qemu/testbed.sh --json --repeats "$repeats" "$@" | tee -a "$out/log.txt" | grep '^{' >>"$results" || true
+    tests/qemu/testbed.sh --json --repeats "$repeats" "$@" 2> >(tee -a "$out/stderr.txt" >&2) |
+        tee -a "$out/log.txt" | grep '^{' >>"$results" || true
 }
 
 if [ "$report_only" -eq 0 ]; then
     : >"$results"
     : >"$out/log.txt"
+    : >"$out/stderr.txt"
     cargo build --quiet --release -p bda-sim
     if [ "$experiment" = policies ]; then
         for spec in "idle|rate=0" "kernel-compile|rate=1200 ws_mib=32" \
