@@ -125,7 +125,25 @@ impl From<QmpError> for RunError {
 struct Found {
     max_bandwidth: Option<u64>,
     switchover: Option<u64>,
+    /// `cpu-throttle-initial`, `cpu-throttle-increment`, `max-cpu-throttle`.
+    throttle: (Option<u8>, Option<u8>, Option<u8>),
 }
+
+/// QEMU's auto-converge throttle, as bda-qemu handles it for `--on-non-convergence
+/// auto-converge`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Throttle {
+    /// Not bda-qemu's business.
+    Untouched,
+    /// bda-qemu turned auto-converge on and holds the throttle at 1 % (initial, increment
+    /// and ceiling all 1) until the controller reports non-convergence.
+    Held,
+    /// Released to the settings found.
+    Released,
+}
+
+/// The throttle bda-qemu holds auto-converge at until the event: QEMU's smallest settings.
+const HELD_THROTTLE_PERCENT: u8 = 1;
 
 struct Session<'a> {
     qmp: QmpClient,
@@ -136,6 +154,10 @@ struct Session<'a> {
     service: Option<IfaceCounter>,
     switchover_supported: bool,
     touched: bool,
+    throttle: Throttle,
+    /// bda-qemu turned the auto-converge capability on (it was off): turn it off at the end.
+    turned_auto_converge_on: bool,
+    found: Found,
 }
 
 /// Runs a steered migration; prints round lines and the summary to `out`, notes to stderr.
@@ -164,6 +186,9 @@ pub fn run(options: &Options, out: &mut dyn Write, interrupted: &AtomicBool) -> 
         iface,
         service,
         touched: false,
+        throttle: Throttle::Untouched,
+        turned_auto_converge_on: false,
+        found,
     };
     let result = session.steer(interrupted).map_err(|e| session.why_closed(e));
     let restored = session.restore(found);
@@ -177,7 +202,14 @@ pub fn run(options: &Options, out: &mut dyn Write, interrupted: &AtomicBool) -> 
 
 fn qmp_params(mut qmp: QmpClient) -> Result<(QmpClient, Found), RunError> {
     let params = qmp.execute(&qmp::query_migrate_parameters {})?;
-    Ok((qmp, Found { max_bandwidth: params.max_bandwidth, switchover: params.avail_switchover_bandwidth }))
+    Ok((
+        qmp,
+        Found {
+            max_bandwidth: params.max_bandwidth,
+            switchover: params.avail_switchover_bandwidth,
+            throttle: (params.cpu_throttle_initial, params.cpu_throttle_increment, params.max_cpu_throttle),
+        },
+    ))
 }
 
 impl Session<'_> {
@@ -236,7 +268,18 @@ impl Session<'_> {
             Mode::Migrate(uri) => {
                 let events =
                     qmp::MigrationCapabilityStatus { capability: qmp::MigrationCapability::events, state: true };
-                self.qmp.execute(&qmp::migrate_set_capabilities { capabilities: vec![events] })?;
+                let mut capabilities = vec![events];
+                if options.on_non_convergence == OnNonConvergence::AutoConverge {
+                    let caps = self.qmp.execute(&qmp::query_migrate_capabilities {})?;
+                    self.turned_auto_converge_on =
+                        !caps.iter().any(|c| c.capability == qmp::MigrationCapability::auto_converge && c.state);
+                    self.hold_throttle()?;
+                    capabilities.push(qmp::MigrationCapabilityStatus {
+                        capability: qmp::MigrationCapability::auto_converge,
+                        state: true,
+                    });
+                }
+                self.qmp.execute(&qmp::migrate_set_capabilities { capabilities })?;
                 // The link before the migration: U_used needs a window to start from.
                 while started.elapsed() < options.measure_before {
                     self.check_interrupted(interrupted)?;
@@ -256,6 +299,16 @@ impl Session<'_> {
             Mode::Attach => {
                 let caps = self.qmp.execute(&qmp::query_migrate_capabilities {})?;
                 let events_on = caps.iter().any(|c| c.capability == qmp::MigrationCapability::events && c.state);
+                let auto_converge_on =
+                    caps.iter().any(|c| c.capability == qmp::MigrationCapability::auto_converge && c.state);
+                if options.on_non_convergence == OnNonConvergence::AutoConverge && !auto_converge_on {
+                    return Err(RunError::Setup(
+                        "--on-non-convergence auto-converge: the running migration has auto-converge off, and QEMU \
+                         takes no capability change during a migration; use `bda-qemu migrate`, which turns it on \
+                         before it starts"
+                            .into(),
+                    ));
+                }
                 if !events_on {
                     return Err(RunError::Setup(
                         "the running migration has the events capability off, so QEMU sends no MIGRATION_PASS: \
@@ -411,6 +464,7 @@ impl Session<'_> {
                     self.qmp.execute(&qmp::migrate_set_parameters(parameters))?;
                 }
                 Action::SetSwitchoverBandwidth(_) => {}
+                Action::ThrottleGuest => self.release_throttle()?,
                 Action::Round(line) => self.round_line(line),
                 Action::Note(message) => self.note(message),
                 Action::Cancel(reason) => {
@@ -422,25 +476,94 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Puts back the caps found at the start. `Ok(Some(message))` says what was done.
+    /// Turns QEMU's throttle down to 1 % before the migration starts (`migrate` with
+    /// `--on-non-convergence auto-converge`): auto-converge must be on from the start, and this
+    /// keeps its throttle from acting before the controller asks for it.
+    fn hold_throttle(&mut self) -> Result<(), RunError> {
+        self.touched = true;
+        self.throttle = Throttle::Held;
+        let held = Some(HELD_THROTTLE_PERCENT);
+        let parameters = qmp::MigrateSetParameters {
+            cpu_throttle_initial: held,
+            cpu_throttle_increment: held,
+            max_cpu_throttle: held,
+            ..Default::default()
+        };
+        self.qmp.execute(&qmp::migrate_set_parameters(parameters))?;
+        self.note(&format!(
+            "auto-converge is on, its throttle held at {HELD_THROTTLE_PERCENT} % until the controller reports \
+             non-convergence (QEMU takes no capability change during a migration)"
+        ));
+        Ok(())
+    }
+
+    /// Gives QEMU's auto-converge the throttle settings found, at the controller's
+    /// non-convergence event.
+    fn release_throttle(&mut self) -> Result<(), RunError> {
+        match self.throttle {
+            Throttle::Held => {
+                let (initial, increment, max) = self.found.throttle;
+                let parameters = qmp::MigrateSetParameters {
+                    cpu_throttle_initial: initial,
+                    cpu_throttle_increment: increment,
+                    max_cpu_throttle: max,
+                    ..Default::default()
+                };
+                self.qmp.execute(&qmp::migrate_set_parameters(parameters))?;
+                self.throttle = Throttle::Released;
+                let pct = |v: Option<u8>| v.map_or_else(|| "QEMU's default".to_owned(), |v| format!("{v} %"));
+                self.note(&format!(
+                    "released QEMU's auto-converge throttle: it starts at {}, rises by {} a sync while the guest \
+                     dirties faster than it is sent, up to {}",
+                    pct(initial),
+                    pct(increment),
+                    pct(max)
+                ));
+            }
+            Throttle::Released => {}
+            Throttle::Untouched => {
+                self.note("auto-converge was already on in the running migration: QEMU throttles by its own rule");
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts back the caps found at the start (and the throttle settings and auto-converge
+    /// capability, when bda-qemu changed them). `Ok(Some(message))` says what was done.
     fn restore(&mut self, found: Found) -> Result<Option<String>, QmpError> {
         if !self.touched {
             return Ok(None);
         }
+        let throttled = self.throttle != Throttle::Untouched;
+        let (initial, increment, max) = if throttled { found.throttle } else { (None, None, None) };
         let parameters = qmp::MigrateSetParameters {
             max_bandwidth: found.max_bandwidth,
             avail_switchover_bandwidth: found.switchover.filter(|_| self.switchover_supported),
+            cpu_throttle_initial: initial,
+            cpu_throttle_increment: increment,
+            max_cpu_throttle: max,
             ..Default::default()
         };
-        match self.qmp.execute(&qmp::migrate_set_parameters(parameters)) {
-            Ok(_) => Ok(Some(format!(
-                "restored max-bandwidth {} B/s{}",
+        let mut message = match self.qmp.execute(&qmp::migrate_set_parameters(parameters)) {
+            Ok(_) => format!(
+                "restored max-bandwidth {} B/s{}{}",
                 found.max_bandwidth.unwrap_or(0),
-                found.switchover.map(|s| format!(" and avail-switchover-bandwidth {s} B/s")).unwrap_or_default()
-            ))),
-            Err(QmpError::Closed) => Ok(Some("QEMU is gone: no cap to restore".into())),
-            Err(e) => Err(e),
+                found.switchover.map(|s| format!(" and avail-switchover-bandwidth {s} B/s")).unwrap_or_default(),
+                if throttled { " and the auto-converge throttle settings" } else { "" }
+            ),
+            Err(QmpError::Closed) => return Ok(Some("QEMU is gone: no cap to restore".into())),
+            Err(e) => return Err(e),
+        };
+        if self.turned_auto_converge_on {
+            let off =
+                qmp::MigrationCapabilityStatus { capability: qmp::MigrationCapability::auto_converge, state: false };
+            match self.qmp.execute(&qmp::migrate_set_capabilities { capabilities: vec![off] }) {
+                Ok(_) => message.push_str("; turned auto-converge off again"),
+                Err(QmpError::Closed) => message.push_str("; QEMU is gone: auto-converge not turned off"),
+                Err(e) => message.push_str(&format!("; auto-converge left on: {e}")),
+            }
         }
+        Ok(Some(message))
     }
 
     fn summary(&self, steering: &Steering, last: &Snapshot) -> Summary {

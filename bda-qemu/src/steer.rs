@@ -49,6 +49,10 @@ pub const MIN_CAP: u64 = 1_000;
 pub enum OnNonConvergence {
     /// Log it and go on.
     Log,
+    /// Let QEMU's auto-converge throttle the guest's vCPUs from then on. QEMU takes no
+    /// capability change during a migration, so `migrate` turns auto-converge on before it
+    /// starts, with QEMU's throttle held at 1 % until the event.
+    AutoConverge,
     /// Cancel the migration.
     Cancel,
 }
@@ -192,6 +196,9 @@ pub enum Action {
     Round(RoundLine),
     /// Log a message.
     Note(String),
+    /// Let QEMU's auto-converge throttle the guest from now on: the driver releases the
+    /// throttle it held at 1 % since the migration started.
+    ThrottleGuest,
     /// Cancel the migration, for the reason given.
     Cancel(String),
 }
@@ -390,8 +397,10 @@ impl Steering {
                         verdict.round
                     );
                     actions.push(Action::Note(message.clone()));
-                    if self.config.on_non_convergence == OnNonConvergence::Cancel {
-                        actions.push(Action::Cancel(message));
+                    match self.config.on_non_convergence {
+                        OnNonConvergence::Log => {}
+                        OnNonConvergence::AutoConverge => actions.push(Action::ThrottleGuest),
+                        OnNonConvergence::Cancel => actions.push(Action::Cancel(message)),
                     }
                 }
                 if self.paused && verdict.next == Next::Live {

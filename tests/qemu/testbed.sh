@@ -6,9 +6,12 @@
 #                         [--memory-mib N] [--service-rate R] [--cc cubic|bbr]
 #                         [--service-burst-rate R --service-burst T --service-period T]
 #                         [--max-time T] [--repeats N] [--label NAME] [--json] [--keep DIR]
+#                         [--bda-qemu-arg ARG ...]
 #
 # --service-burst-rate R makes the service flow bursty: R instead of --service-rate for the
 # last --service-burst (default 5s) of every --service-period (default 20s).
+# --bda-qemu-arg ARG passes ARG on to bda-qemu (repeat it for each), for example
+# --bda-qemu-arg --on-non-convergence --bda-qemu-arg auto-converge.
 # --keep DIR copies each run's work directory (bda-qemu's transcript, serial logs) to DIR.
 #
 # Defaults are the reduced CI case: QEMU's own policy and BDA, one run each, a 128 MiB guest
@@ -38,6 +41,7 @@ max_time=120s
 repeats=1
 json=()
 label=()
+bda_qemu_args=()
 keep=
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
         --json) json=(--json); shift ;;
         --label) label=(--label "$2"); shift 2 ;;
         --keep) keep=$2; shift 2 ;;
+        --bda-qemu-arg) bda_qemu_args+=("--bda-qemu-arg=$2"); shift 2 ;;
         *) echo "testbed.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -122,7 +127,7 @@ for ((repeat = 1; repeat <= repeats; repeat++)); do
             --workload "$workload" --src-ns "$ns_src" --dst-ns "$ns_dst" --vm-ns "$ns_vm" \
             --dst-addr 10.211.0.2 --iface mig0 --service-iface tap0 --service-addr 10.211.0.2:5001 \
             --service-rate "$service_rate" "${burst[@]}" --cc "$cc" --link-capacity 100Mbit/s --max-time "$max_time" \
-            --bda-qemu "$bin/bda-qemu" --workdir "$work/$policy-$repeat" "${label[@]}" "${json[@]}"; then
+            --bda-qemu "$bin/bda-qemu" --workdir "$work/$policy-$repeat" "${label[@]}" "${json[@]}" "${bda_qemu_args[@]}"; then
             echo "test bed: the $policy run failed" >&2
             failed=1
         fi

@@ -212,6 +212,10 @@ struct RunArgs {
     /// The migration's header overhead for bda-qemu (e.g. 4.6%); default: its own.
     #[arg(long)]
     header_overhead: Option<String>,
+    /// One more argument for bda-qemu (repeatable), e.g. --bda-qemu-arg=--on-non-convergence
+    /// --bda-qemu-arg=auto-converge.
+    #[arg(long, allow_hyphen_values = true)]
+    bda_qemu_arg: Vec<String>,
     /// The bda-qemu binary.
     #[arg(long)]
     bda_qemu: PathBuf,
@@ -470,6 +474,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             if let Some(overhead) = &args.header_overhead {
                 bda.args(["--header-overhead", overhead]);
             }
+            bda.args(&args.bda_qemu_arg);
             bda.arg("--transcript").arg(dir.join("transcript.jsonl"));
             bda.args(["--format", "json"]).stdout(Stdio::piped());
             let output = bda.output().map_err(|e| format!("cannot run bda-qemu: {e}"))?;

@@ -146,6 +146,8 @@ pub struct Record {
     pub commands: Vec<String>,
     /// The arguments of every `migrate-set-parameters`, in order (refused ones too).
     pub set_parameters: Vec<Value>,
+    /// The arguments of every `migrate-set-capabilities`, in order.
+    pub set_capabilities: Vec<Value>,
     /// The `max-bandwidth` QEMU holds now.
     pub max_bandwidth: u64,
     /// The `avail-switchover-bandwidth` QEMU holds now.
@@ -347,6 +349,9 @@ impl Fake<'_> {
             record.commands.push(command.clone());
             if command == "migrate-set-parameters" {
                 record.set_parameters.push(arguments.clone());
+            }
+            if command == "migrate-set-capabilities" {
+                record.set_capabilities.push(arguments.clone());
             }
         }
         for fault in &self.script.faults {
