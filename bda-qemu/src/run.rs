@@ -145,6 +145,21 @@ enum Throttle {
 /// The throttle bda-qemu holds auto-converge at until the event: QEMU's smallest settings.
 const HELD_THROTTLE_PERCENT: u8 = 1;
 
+/// `migrate-set-parameters` with only the throttle settings (initial, increment, ceiling).
+fn throttle_parameters((initial, increment, max): (Option<u8>, Option<u8>, Option<u8>)) -> qmp::MigrateSetParameters {
+    qmp::MigrateSetParameters {
+        cpu_throttle_initial: initial,
+        cpu_throttle_increment: increment,
+        max_cpu_throttle: max,
+        ..Default::default()
+    }
+}
+
+/// Whether `capability` is on in `query-migrate-capabilities`' answer.
+fn capability_on(caps: &[qmp::MigrationCapabilityStatus], capability: qmp::MigrationCapability) -> bool {
+    caps.iter().any(|c| c.capability == capability && c.state)
+}
+
 struct Session<'a> {
     qmp: QmpClient,
     options: &'a Options,
@@ -191,7 +206,7 @@ pub fn run(options: &Options, out: &mut dyn Write, interrupted: &AtomicBool) -> 
         found,
     };
     let result = session.steer(interrupted).map_err(|e| session.why_closed(e));
-    let restored = session.restore(found);
+    let restored = session.restore();
     match (&result, restored) {
         (_, Ok(Some(message))) => eprintln!("bda-qemu: {message}"),
         (_, Ok(None)) => {}
@@ -271,8 +286,7 @@ impl Session<'_> {
                 let mut capabilities = vec![events];
                 if options.on_non_convergence == OnNonConvergence::AutoConverge {
                     let caps = self.qmp.execute(&qmp::query_migrate_capabilities {})?;
-                    self.turned_auto_converge_on =
-                        !caps.iter().any(|c| c.capability == qmp::MigrationCapability::auto_converge && c.state);
+                    self.turned_auto_converge_on = !capability_on(&caps, qmp::MigrationCapability::auto_converge);
                     self.hold_throttle()?;
                     capabilities.push(qmp::MigrationCapabilityStatus {
                         capability: qmp::MigrationCapability::auto_converge,
@@ -298,10 +312,10 @@ impl Session<'_> {
             }
             Mode::Attach => {
                 let caps = self.qmp.execute(&qmp::query_migrate_capabilities {})?;
-                let events_on = caps.iter().any(|c| c.capability == qmp::MigrationCapability::events && c.state);
-                let auto_converge_on =
-                    caps.iter().any(|c| c.capability == qmp::MigrationCapability::auto_converge && c.state);
-                if options.on_non_convergence == OnNonConvergence::AutoConverge && !auto_converge_on {
+                let events_on = capability_on(&caps, qmp::MigrationCapability::events);
+                if options.on_non_convergence == OnNonConvergence::AutoConverge
+                    && !capability_on(&caps, qmp::MigrationCapability::auto_converge)
+                {
                     return Err(RunError::Setup(
                         "--on-non-convergence auto-converge: the running migration has auto-converge off, and QEMU \
                          takes no capability change during a migration; use `bda-qemu migrate`, which turns it on \
@@ -483,13 +497,7 @@ impl Session<'_> {
         self.touched = true;
         self.throttle = Throttle::Held;
         let held = Some(HELD_THROTTLE_PERCENT);
-        let parameters = qmp::MigrateSetParameters {
-            cpu_throttle_initial: held,
-            cpu_throttle_increment: held,
-            max_cpu_throttle: held,
-            ..Default::default()
-        };
-        self.qmp.execute(&qmp::migrate_set_parameters(parameters))?;
+        self.qmp.execute(&qmp::migrate_set_parameters(throttle_parameters((held, held, held))))?;
         self.note(&format!(
             "auto-converge is on, its throttle held at {HELD_THROTTLE_PERCENT} % until the controller reports \
              non-convergence (QEMU takes no capability change during a migration)"
@@ -503,13 +511,7 @@ impl Session<'_> {
         match self.throttle {
             Throttle::Held => {
                 let (initial, increment, max) = self.found.throttle;
-                let parameters = qmp::MigrateSetParameters {
-                    cpu_throttle_initial: initial,
-                    cpu_throttle_increment: increment,
-                    max_cpu_throttle: max,
-                    ..Default::default()
-                };
-                self.qmp.execute(&qmp::migrate_set_parameters(parameters))?;
+                self.qmp.execute(&qmp::migrate_set_parameters(throttle_parameters(self.found.throttle)))?;
                 self.throttle = Throttle::Released;
                 let pct = |v: Option<u8>| v.map_or_else(|| "QEMU's default".to_owned(), |v| format!("{v} %"));
                 self.note(&format!(
@@ -530,19 +532,16 @@ impl Session<'_> {
 
     /// Puts back the caps found at the start (and the throttle settings and auto-converge
     /// capability, when bda-qemu changed them). `Ok(Some(message))` says what was done.
-    fn restore(&mut self, found: Found) -> Result<Option<String>, QmpError> {
+    fn restore(&mut self) -> Result<Option<String>, QmpError> {
         if !self.touched {
             return Ok(None);
         }
+        let found = self.found;
         let throttled = self.throttle != Throttle::Untouched;
-        let (initial, increment, max) = if throttled { found.throttle } else { (None, None, None) };
         let parameters = qmp::MigrateSetParameters {
             max_bandwidth: found.max_bandwidth,
             avail_switchover_bandwidth: found.switchover.filter(|_| self.switchover_supported),
-            cpu_throttle_initial: initial,
-            cpu_throttle_increment: increment,
-            max_cpu_throttle: max,
-            ..Default::default()
+            ..throttle_parameters(if throttled { found.throttle } else { (None, None, None) })
         };
         let mut message = match self.qmp.execute(&qmp::migrate_set_parameters(parameters)) {
             Ok(_) => format!(

@@ -255,11 +255,18 @@ impl Steering {
         mul_div(wire_bytes_per_s, 1_000_000, 1_000_000u64.saturating_add(self.config.header_overhead_ppm))
     }
 
+    /// The link as measured now, in migration-stream bytes.
+    fn measured_link(&self) -> LinkSample {
+        LinkSample::new(
+            BytesPerSec(self.stream_rate(self.config.capacity.0)),
+            BytesPerSec(self.stream_rate(self.meter.other_usage())),
+        )
+    }
+
     /// The link as measured now, in migration-stream bytes, with the service reserve learned
     /// so far.
     pub fn link(&self) -> LinkSample {
-        let capacity = BytesPerSec(self.stream_rate(self.config.capacity.0));
-        let link = LinkSample::new(capacity, BytesPerSec(self.stream_rate(self.meter.other_usage())));
+        let link = self.measured_link();
         match self.service_reserve {
             Some(reserve) => link.with_service_reserve(reserve),
             None => link,
@@ -282,12 +289,8 @@ impl Steering {
             Input::Sample { counters, remaining } => {
                 self.meter.push(counters);
                 if let Some(service) = self.meter.service_usage() {
-                    let raw = LinkSample::new(
-                        BytesPerSec(self.stream_rate(self.config.capacity.0)),
-                        BytesPerSec(self.stream_rate(self.meter.other_usage())),
-                    );
                     let service = BytesPerSec(self.stream_rate(service));
-                    let learned = self.filter.update(raw, Some(service), Ticks(counters.at_us));
+                    let learned = self.filter.update(self.measured_link(), Some(service), Ticks(counters.at_us));
                     self.service_reserve = learned.service_reserve;
                 }
                 if self.last_pass.is_some() {

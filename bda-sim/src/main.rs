@@ -96,8 +96,8 @@ enum Command {
         scenario: ScenarioArgs,
     },
     /// The real-QEMU experiments' results (tests/qemu/experiment.sh) as a Markdown table of
-    /// medians and spreads, a CSV and two SVGs per scenario (shortfall and downtime against total time), beside bda-sim's prediction for
-    /// each scenario.
+    /// medians and spreads, a CSV and two SVGs per scenario (shortfall and downtime against
+    /// total time), beside bda-sim's prediction for each scenario.
     QemuReport {
         /// Which experiment the results are from (sets the wall-clock limit).
         #[arg(long, value_enum)]
