@@ -110,9 +110,29 @@
 #define BDA_UNMET_ABORT 3
 
 /**
+ * `bda_config.bda_plus_reserve_source`: the paper's reserve (equation 4), the dirty rate as
+ * a proxy for the service's demand, whatever the round calls are given.
+ */
+#define BDA_RESERVE_DIRTY_RATE 1
+
+/**
+ * `bda_config.bda_plus_reserve_source`: the reserve a `bda_link` carries (learned from the
+ * service's own traffic by `bda_link_filter_update`), in every round but stop-and-copy,
+ * round 1 included (at least `bda_plus_first_round_reserve_bytes_per_s` there); the
+ * paper's reserve when a round call carries none (the default). Don't combine it with an
+ * `other_usage` that already counts the service's traffic: it would be reserved twice.
+ */
+#define BDA_RESERVE_SERVICE_TRAFFIC 2
+
+/**
  * `u64` words in a `bda_state`.
  */
 #define BDA_STATE_WORDS 63
+
+/**
+ * `u64` words in a `bda_link_filter`.
+ */
+#define BDA_LINK_FILTER_WORDS 12
 
 /**
  * What a bda call did: `BDA_OK`, or the one reason it refused.
@@ -148,6 +168,11 @@ enum bda_status
    * Two of the predictor's buffers (storage, dirty bitmap, send bitmap) overlap.
    */
   BDA_ERR_BUFFERS_OVERLAP = 4,
+  /**
+   * The link filter was not initialised by `bda_link_filter_init` (its first word does not
+   * hold bda's marker).
+   */
+  BDA_ERR_LINK_FILTER_NOT_INITIALISED = 5,
   /**
    * An internal check failed: a kernel rule that the C layer's own validation should
    * already have caught. Never returned unless bda has a bug; please report it.
@@ -224,10 +249,30 @@ enum bda_status
    */
   BDA_ERR_UNMET_ACTION_UNKNOWN = 116,
   /**
+   * `bda_config.bda_plus_reserve_source` is not one of the `BDA_RESERVE_*` values.
+   */
+  BDA_ERR_RESERVE_SOURCE_UNKNOWN = 117,
+  /**
+   * `bda_link_filter_config.service_deviations` is above 255.
+   */
+  BDA_ERR_SERVICE_DEVIATIONS_OUT_OF_RANGE = 118,
+  /**
    * The other traffic reported is above the link capacity. Nothing was changed; pass
    * `other_usage = capacity` to report a full link (free bandwidth 0).
    */
   BDA_ERR_USAGE_ABOVE_CAPACITY = 200,
+  /**
+   * `bda_link.has_service_reserve` is neither 0 nor 1.
+   */
+  BDA_ERR_SERVICE_RESERVE_FLAG_INVALID = 201,
+  /**
+   * `bda_link_filter_update`'s `service_measured` is neither 0 nor 1.
+   */
+  BDA_ERR_SERVICE_MEASURED_FLAG_INVALID = 202,
+  /**
+   * `bda_progress.has_dirtied` is neither 0 nor 1.
+   */
+  BDA_ERR_DIRTIED_FLAG_INVALID = 203,
   /**
    * `bda_begin_round` while a round is running.
    */
@@ -660,10 +705,12 @@ typedef struct bda_config {
    */
   uint32_t predictor_max_deferrals;
   /**
-   * Reserved for later versions; `bda_config_default` sets it to 0 and `bda_init`
-   * ignores it.
+   * BDA+: where the reserve for the guest's service comes from, a `BDA_RESERVE_*` value
+   * (default `BDA_RESERVE_SERVICE_TRAFFIC`: the reserve a `bda_link` carries, learned
+   * from the service's measured traffic, where the round call was given one; the paper's
+   * dirty-rate reserve otherwise, so without service measurements nothing changes).
    */
-  uint32_t reserved;
+  uint32_t bda_plus_reserve_source;
   /**
    * BDA+: `rho_max`, the largest accepted ratio of the dirty rate to the migration rate,
    * in parts per million (1..1000000; default 500000: the dirty set at least halves each
@@ -707,6 +754,92 @@ typedef struct bda_state {
    */
   uint64_t _opaque[BDA_STATE_WORDS];
 } bda_state;
+
+/**
+ * The settings of a `bda_link_filter`. Fill it with `bda_link_filter_config_default`, set
+ * `tick_hz` (no default), then pass it to `bda_link_filter_init`.
+ */
+typedef struct bda_link_filter_config {
+  /**
+   * The frequency of the clock whose ticks the caller passes as `now` (the migration's
+   * `tick_hz`). No default: must be set (> 0).
+   */
+  uint64_t tick_hz;
+  /**
+   * How fast the smoothed `U_used` follows a rise, in microseconds (default 0: at once,
+   * so a burst of other traffic shows at the next reading).
+   */
+  uint64_t usage_rise_us;
+  /**
+   * How fast the smoothed `U_used` follows a fall, in microseconds (default 1000000: a
+   * second, so one quiet reading does not hand its bandwidth to the migration).
+   */
+  uint64_t usage_fall_us;
+  /**
+   * The time constant of the service traffic's learned level and deviation, in
+   * microseconds (default 1000000).
+   */
+  uint64_t service_tau_us;
+  /**
+   * How many mean deviations above its level the service's reserve sits, 0..255
+   * (default 2).
+   */
+  uint32_t service_deviations;
+  /**
+   * Reserved for later versions; `bda_link_filter_config_default` sets it to 0 and
+   * `bda_link_filter_init` ignores it.
+   */
+  uint32_t reserved;
+} bda_link_filter_config;
+
+/**
+ * The storage of one link filter. Opaque: initialise it with `bda_link_filter_init` and
+ * touch it only through bda's functions.
+ *
+ * Ownership: the caller allocates it (8-byte aligned, which the type guarantees) and frees
+ * it; bda keeps no pointer to it. It holds no pointers, so `memcpy` copies it.
+ *
+ * Thread safety: calls on distinct filters may run concurrently; calls on one must not
+ * overlap.
+ */
+typedef struct bda_link_filter {
+  /**
+   * Opaque.
+   */
+  uint64_t _opaque[BDA_LINK_FILTER_WORDS];
+} bda_link_filter;
+
+/**
+ * The link for one of bda's round calls (`bda_begin_round_link`, `bda_reassess_link`), as
+ * the caller measured it or as `bda_link_filter_update` smoothed it.
+ */
+typedef struct bda_link {
+  /**
+   * `T`: the link capacity in bytes/s; 0 is allowed (nothing is free).
+   */
+  uint64_t capacity_bytes_per_s;
+  /**
+   * `U_used`: the traffic on the link that is neither this VM's migration nor its own
+   * service traffic, in bytes/s; at most `capacity_bytes_per_s`.
+   */
+  uint64_t other_usage_bytes_per_s;
+  /**
+   * The rate to reserve for the VM's own service, in bytes/s (any value; more than the
+   * free bandwidth leaves the migration its floor). Read only when
+   * `has_service_reserve` is 1, and only by BDA+ with `BDA_RESERVE_SERVICE_TRAFFIC`,
+   * which then reserves this instead of the paper's dirty-rate reserve.
+   */
+  uint64_t service_reserve_bytes_per_s;
+  /**
+   * 1: `service_reserve_bytes_per_s` holds a reserve; 0: the service was not measured
+   * (BDA+ falls back to the paper's reserve).
+   */
+  uint32_t has_service_reserve;
+  /**
+   * Reserved for later versions; set it to 0 (bda ignores it).
+   */
+  uint32_t reserved;
+} bda_link;
 
 /**
  * A round's allocation, from `bda_begin_round` and `bda_reassess`.
@@ -779,6 +912,32 @@ typedef struct bda_plan {
    */
   uint64_t guard_reserve_taken_bytes_per_s;
 } bda_plan;
+
+/**
+ * What a bda round call was given of the current round's progress, for
+ * `bda_reassess_link`: the deadline guard of BDA+ then plans from what is really left,
+ * not from what was left when the round began.
+ */
+typedef struct bda_progress {
+  /**
+   * The bytes this round still has to send (its pages not yet sent, times the page size).
+   */
+  uint64_t remaining_in_round_bytes;
+  /**
+   * The bytes the guest has dirtied since the round began (unique dirty pages times the
+   * page size); read only when `has_dirtied` is 1.
+   */
+  uint64_t dirtied_in_round_bytes;
+  /**
+   * 1: `dirtied_in_round_bytes` holds a measurement; 0: not measured (bda estimates it
+   * from the last round's dirty rate and the time the round has run).
+   */
+  uint32_t has_dirtied;
+  /**
+   * Reserved for later versions; set it to 0 (bda ignores it).
+   */
+  uint32_t reserved;
+} bda_progress;
 
 /**
  * The controller's verdict at the end of a round, from `bda_end_round`.
@@ -1000,7 +1159,8 @@ bda_status bda_config_default(struct bda_config *config);
  * `BDA_ERR_SENT_LIMIT_BELOW_MEMORY`, `BDA_ERR_CEILING_FLAG_INVALID`,
  * `BDA_ERR_PACER_BURST_BELOW_UNIT`, `BDA_ERR_PREDICTOR_HISTORY_OUT_OF_RANGE`,
  * `BDA_ERR_PREDICTOR_THRESHOLD_OUT_OF_RANGE`, `BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE`,
- * `BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE` or `BDA_ERR_UNMET_ACTION_UNKNOWN`. A `size` other than
+ * `BDA_ERR_RESERVE_SOURCE_UNKNOWN`, `BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE` or
+ * `BDA_ERR_UNMET_ACTION_UNKNOWN`. A `size` other than
  * this header's `sizeof(bda_config)` is `BDA_ERR_CONFIG_SIZE`, earlier versions' included
  * (see `bda_config`).
  *
@@ -1013,6 +1173,102 @@ bda_status bda_config_default(struct bda_config *config);
  */
 bda_status bda_init(struct bda_state *state,
                     const struct bda_config *config);
+
+/**
+ * Fills `config` with the link filter's defaults: rises of `U_used` shown at once, falls
+ * over a second, the service's level and deviation learned over a second, and its reserve
+ * two mean deviations above its level. `tick_hz` is set to 0: set it before
+ * `bda_link_filter_init`, which refuses 0.
+ *
+ * Ownership: the caller owns `config`; bda keeps no pointer to it.
+ *
+ * Parameters:
+ *
+ * - `config`: where to write the defaults.
+ *
+ * Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER` or `BDA_ERR_MISALIGNED_POINTER` for a bad
+ * `config`, which is then left alone.
+ *
+ * NULL: `config` must not be NULL. Thread safety: touches only `*config`.
+ *
+ * # Safety
+ *
+ * `config` must be NULL or point to memory valid for writing a `bda_link_filter_config`.
+ */
+bda_status bda_link_filter_config_default(struct bda_link_filter_config *config);
+
+/**
+ * Initialises `filter` with the settings in `config`: no reading taken yet. Initialising a
+ * filter that holds readings starts it afresh.
+ *
+ * Ownership: the caller owns both; bda keeps no pointer to either.
+ *
+ * Parameters:
+ *
+ * - `filter`: the caller's storage for the filter.
+ * - `config`: the settings, filled by `bda_link_filter_config_default` and then adjusted.
+ *
+ * Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER` or `BDA_ERR_MISALIGNED_POINTER` for a bad
+ * pointer; `BDA_ERR_TICK_HZ_ZERO` or `BDA_ERR_SERVICE_DEVIATIONS_OUT_OF_RANGE`, and then
+ * `filter` is left as it was.
+ *
+ * NULL: neither pointer may be NULL. Thread safety: no other call may use `filter`
+ * meanwhile.
+ *
+ * # Safety
+ *
+ * `filter` must be NULL or valid for writing a `bda_link_filter`; `config` must be NULL or
+ * point to a readable `bda_link_filter_config`; they must not overlap.
+ */
+bda_status bda_link_filter_init(struct bda_link_filter *filter,
+                                const struct bda_link_filter_config *config);
+
+/**
+ * Takes one reading of the link and returns what a round call should see: `U_used`
+ * smoothed, and, when the service was measured, the reserve learned from its traffic.
+ * Pass the result to `bda_begin_round_link` or `bda_reassess_link`. The smoothed `U_used`
+ * is reported at most at the capacity given: after the capacity falls, the average of
+ * earlier readings may stand above it, and the link then counts as full.
+ *
+ * Call it at every reading (every 100 ms or so), not only when a round call follows: the
+ * averages learn from each. A `now_ticks` earlier than the last reading's counts as no
+ * time passed.
+ *
+ * Ownership: the caller owns `filter` and `smoothed`; bda keeps no pointer to either.
+ *
+ * Parameters:
+ *
+ * - `filter`: an initialised filter.
+ * - `capacity_bytes_per_s`: the link capacity `T`.
+ * - `other_usage_bytes_per_s`: `U_used` as measured over the last interval, at most
+ *   `capacity_bytes_per_s`.
+ * - `service_traffic_bytes_per_s`: the VM's own service traffic over the same interval
+ *   (its virtual NIC's counters); read only when `service_measured` is 1.
+ * - `service_measured`: 1 when `service_traffic_bytes_per_s` holds a measurement, 0 when
+ *   it does not (the result then carries no reserve).
+ * - `now_ticks`: the caller's clock, in ticks of the filter's `tick_hz`.
+ * - `smoothed`: receives the link to plan with.
+ *
+ * Returns: `BDA_OK`; `BDA_ERR_NULL_POINTER`, `BDA_ERR_MISALIGNED_POINTER`,
+ * `BDA_ERR_LINK_FILTER_NOT_INITIALISED`; `BDA_ERR_USAGE_ABOVE_CAPACITY` or
+ * `BDA_ERR_SERVICE_MEASURED_FLAG_INVALID`. On any error neither `filter` nor `*smoothed`
+ * changes.
+ *
+ * NULL: no pointer may be NULL. Thread safety: no other call may use `filter` meanwhile.
+ *
+ * # Safety
+ *
+ * `filter` must be NULL or a filter passed to `bda_link_filter_init` and otherwise
+ * untouched; `smoothed` must be NULL or valid for writing a `bda_link`; they must not
+ * overlap.
+ */
+bda_status bda_link_filter_update(struct bda_link_filter *filter,
+                                  uint64_t capacity_bytes_per_s,
+                                  uint64_t other_usage_bytes_per_s,
+                                  uint64_t service_traffic_bytes_per_s,
+                                  uint32_t service_measured,
+                                  uint64_t now_ticks,
+                                  struct bda_link *smoothed);
 
 /**
  * Starts the next round: round 1, a live round, or the stop-and-copy round, as decided at
@@ -1080,6 +1336,70 @@ bda_status bda_reassess(struct bda_state *state,
                         uint64_t other_usage_bytes_per_s,
                         uint64_t now_ticks,
                         struct bda_plan *plan);
+
+/**
+ * `bda_begin_round` with the link as a struct, which can carry the reserve learned for the
+ * VM's own service (from `bda_link_filter_update`): BDA+ with `BDA_RESERVE_SERVICE_TRAFFIC`
+ * reserves it in round 1 and the live rounds instead of the paper's reserve.
+ *
+ * Ownership: the caller owns `state`, `link` and `plan`; bda keeps no pointer to any.
+ *
+ * Parameters:
+ *
+ * - `state`: an initialised migration.
+ * - `link`: the link: capacity, other usage and, if measured, the service's reserve.
+ * - `now_ticks`: the caller's clock, as for `bda_begin_round`.
+ * - `plan`: receives the round's allocation.
+ *
+ * Returns: what `bda_begin_round` returns, and `BDA_ERR_SERVICE_RESERVE_FLAG_INVALID` for a
+ * `has_service_reserve` other than 0 or 1. On any error `*plan` is not written, and `state`
+ * changes only after `BDA_ERR_GUARD_UNMET` (as for `bda_begin_round`).
+ *
+ * NULL: no pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
+ *
+ * # Safety
+ *
+ * As for `bda_begin_round`, and `link` must be NULL or point to a readable `bda_link`.
+ */
+bda_status bda_begin_round_link(struct bda_state *state,
+                                const struct bda_link *link,
+                                uint64_t now_ticks,
+                                struct bda_plan *plan);
+
+/**
+ * `bda_reassess` with the link as a struct (see `bda_begin_round_link`) and, optionally, the
+ * round's progress: with it, BDA+'s deadline guard plans from the bytes really left in the
+ * round and the dirty rate the round shows so far, where without it (as `bda_reassess`
+ * does) it keeps the figures the round began with.
+ *
+ * Ownership: the caller owns every pointer; bda keeps none.
+ *
+ * Parameters:
+ *
+ * - `state`: an initialised migration with a round in progress.
+ * - `link`: the link: capacity, other usage and, if measured, the service's reserve.
+ * - `progress`: the round's progress, or NULL for none (then this is `bda_reassess`).
+ * - `now_ticks`: the caller's clock, as for `bda_begin_round`.
+ * - `plan`: receives the round's new allocation.
+ *
+ * Returns: what `bda_reassess` returns, `BDA_ERR_SERVICE_RESERVE_FLAG_INVALID` for a
+ * `has_service_reserve` other than 0 or 1, and `BDA_ERR_DIRTIED_FLAG_INVALID` for a
+ * `has_dirtied` other than 0 or 1. On any error `*plan` is not written, and `state` changes
+ * only after `BDA_ERR_GUARD_UNMET` (as for `bda_reassess`).
+ *
+ * NULL: `progress` may be NULL; no other pointer may. Thread safety: no other call may use
+ * `state` meanwhile.
+ *
+ * # Safety
+ *
+ * As for `bda_begin_round_link`, and `progress` must be NULL or point to a readable
+ * `bda_progress`.
+ */
+bda_status bda_reassess_link(struct bda_state *state,
+                             const struct bda_link *link,
+                             const struct bda_progress *progress,
+                             uint64_t now_ticks,
+                             struct bda_plan *plan);
 
 /**
  * Ends the current round with what the caller measured, records its dirty rate, checks

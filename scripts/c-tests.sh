@@ -40,10 +40,16 @@ arm_gcc=(arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-s
 # figure from 14,476 to 14,996 bytes; the ceiling keeps about the headroom it had. It was
 # raised to 15,872 bytes when BDA+ learned a reserve from the service's traffic (its own
 # rule, a larger LinkSample) and its deadline guard planned from the round's progress (the
-# round-1 target and the margin): 14,996 -> 15,472 bytes. The state budget is met and
-# enforced.
+# round-1 target and the margin): 14,996 -> 15,472 bytes. It was raised to 18,688 bytes
+# when the C ABI came to take the service's measured traffic: the link filter
+# (bda_link_filter_init/_update, about 1,180 bytes with its EWMA step), the _link round
+# calls and the round's progress (about 750), and six status messages: 15,472 -> 18,188
+# bytes. A firmware that does not call them does not pay for them (--gc-sections):
+# tests/c/minimal_user.c, the core alone (init, rounds, pacer), is held under its own
+# ceiling just above its 10,976 bytes. The state budget is met and enforced.
 flash_budget=8192
-flash_ceiling=15872
+flash_ceiling=18688
+minimal_ceiling=11520
 state_budget=512
 
 step "the header is current: cbindgen $(cbindgen --version | cut -d' ' -f2) output equals include/bda.h"
@@ -114,6 +120,8 @@ echo "thumbv7em: no panic path reachable"
     2> >(grep -v "GNU-stack\|deprecated" >&2)
 "${arm_gcc[@]}" "${arm[@]}" -DBDA_CALLS=0 tests/c/every_export.c -o "$out/no_bda_thumb.elf" \
     2> >(grep -v "GNU-stack\|deprecated" >&2)
+"${arm_gcc[@]}" "${arm[@]}" tests/c/minimal_user.c "$out/thumb/libbda.a" -o "$out/minimal_user_thumb.elf" \
+    2> >(grep -v "GNU-stack\|deprecated" >&2)
 
 step "budgets: the flash bda adds on thumbv7em, and one migration's state"
 flash() { arm-none-eabi-size "$1" | awk 'NR == 2 { print $1 + $2 }'; }
@@ -125,13 +133,15 @@ state=$((16#$state_hex))
 config=$(awk '/^#define BDA_STATE_WORDS/ { print $3 * 8 }' include/bda.h)
 printf 'flash (text + data) with every export called: %d bytes; without: %d bytes; bda adds %d bytes\n' \
     "$with" "$without" "$added"
+minimal=$(($(flash "$out/minimal_user_thumb.elf") - without))
+printf 'flash bda adds to the minimal user (tests/c/minimal_user.c: init, rounds, pacer): %d bytes\n' "$minimal"
 printf 'state: sizeof(bda_state) = %d bytes on thumbv7em (BDA_STATE_WORDS x 8 = %d)\n' "$state" "$config"
 [ "$state" -eq "$config" ] || fail "the thumb state is $state bytes, the header says $config"
 [ "$state" -lt "$state_budget" ] || fail "the state ($state bytes) is not under $state_budget bytes"
-# No globals: the only data the program gains with bda is its own four statics.
+# No globals: the only data the program gains with bda is its own five statics.
 data_symbols() { arm-none-eabi-nm "$1" | awk '$2 ~ /^[bBdDsSgG]$/ { print $3 }' | sort; }
 added_data=$(comm -13 <(data_symbols "$out/no_bda_thumb.elf") <(data_symbols "$out/every_export_thumb.elf") | xargs)
-[ "$added_data" = "dirty send state storage" ] || fail "bda brings data of its own: $added_data"
+[ "$added_data" = "dirty filter send state storage" ] || fail "bda brings data of its own: $added_data"
 echo "bda adds no data or bss of its own (no globals): the program's statics are all it gains"
 echo "the largest functions bda adds (bytes, demangled):"
 arm-none-eabi-nm --size-sort -S -C "$out/every_export_thumb.elf" | awk '$3 ~ /^[tTwW]$/' | tail -n 8 |
@@ -141,6 +151,8 @@ if [ "$added" -ge "$flash_budget" ]; then
         "$added" "$flash_budget" "$flash_ceiling"
 fi
 [ "$added" -lt "$flash_ceiling" ] || fail "bda adds $added bytes of flash, over the $flash_ceiling-byte ceiling"
+[ "$minimal" -lt "$minimal_ceiling" ] ||
+    fail "bda adds $minimal bytes of flash to the minimal user, over the $minimal_ceiling-byte ceiling"
 
 step "README.md's C quick start, exactly as written"
 sed -n '/^<!-- quickstart.c -->$/,/^```$/p' README.md | sed '1,2d;$d' >"$out/quickstart.c"

@@ -127,11 +127,15 @@ impl LinkFilter {
     /// own traffic, measured over the same interval), or `None` when it was not measured.
     /// `raw.service_reserve` is ignored.
     ///
-    /// A `now` before the last update's counts as no time passed.
+    /// A `now` before the last update's counts as no time passed. The smoothed `U_used` is
+    /// returned at most at `raw.capacity`: after the capacity falls, the average of earlier
+    /// readings may stand above it, and the link is then full (nothing free), which is
+    /// what a policy would make of the larger figure too; the average itself keeps the
+    /// unclipped value.
     pub fn update(&mut self, raw: LinkSample, service_traffic: Option<BytesPerSec>, now: Ticks) -> LinkSample {
-        let other_usage = BytesPerSec(
-            self.usage.follow(raw.other_usage.0, now, |up| if up { self.usage_rise } else { self.usage_fall }),
-        );
+        let smoothed =
+            self.usage.follow(raw.other_usage.0, now, |up| if up { self.usage_rise } else { self.usage_fall });
+        let other_usage = BytesPerSec(smoothed.min(raw.capacity.0));
         let service_reserve = service_traffic.map(|traffic| self.learn_service(traffic.0, now));
         LinkSample { other_usage, service_reserve, ..raw }
     }
@@ -199,6 +203,17 @@ mod tests {
 
     fn link(used: u64) -> LinkSample {
         LinkSample::new(T, BytesPerSec(used))
+    }
+
+    #[test]
+    fn the_smoothed_usage_never_exceeds_the_capacity_it_is_reported_with() {
+        let mut filter = LinkFilter::new(LinkFilterConfig::default(), TickHz::MILLIS);
+        filter.update(link(12_000_000), None, Ticks(0));
+        // The capacity falls to 1 MB/s: the average of 12 MB/s decays over a second, but
+        // the link is reported full, not over-full.
+        let out = filter.update(LinkSample::new(BytesPerSec(1_000_000), BytesPerSec(0)), None, Ticks(100));
+        assert_eq!((out.capacity, out.other_usage), (BytesPerSec(1_000_000), BytesPerSec(1_000_000)));
+        assert!(filter.usage().unwrap() > BytesPerSec(10_000_000), "the average keeps its value");
     }
 
     #[test]

@@ -47,6 +47,16 @@ pub const BDA_UNMET_SLOW_GUEST: u32 = 2;
 /// `BDA_ERR_GUARD_UNMET` and the migration is aborted.
 pub const BDA_UNMET_ABORT: u32 = 3;
 
+/// `bda_config.bda_plus_reserve_source`: the paper's reserve (equation 4), the dirty rate as
+/// a proxy for the service's demand, whatever the round calls are given.
+pub const BDA_RESERVE_DIRTY_RATE: u32 = 1;
+/// `bda_config.bda_plus_reserve_source`: the reserve a `bda_link` carries (learned from the
+/// service's own traffic by `bda_link_filter_update`), in every round but stop-and-copy,
+/// round 1 included (at least `bda_plus_first_round_reserve_bytes_per_s` there); the
+/// paper's reserve when a round call carries none (the default). Don't combine it with an
+/// `other_usage` that already counts the service's traffic: it would be reserved twice.
+pub const BDA_RESERVE_SERVICE_TRAFFIC: u32 = 2;
+
 /// The settings of one migration. Fill it with `bda_config_default`, set `memory_bytes` and
 /// `tick_hz` (they have no default), change what you need, then pass it to `bda_init`, which
 /// checks every field and copies what it needs: the config may be discarded afterwards.
@@ -135,9 +145,11 @@ pub struct bda_config {
     /// PPC predictor: the most consecutive rounds a page may be held back, 0..15 (default 3;
     /// 0 turns the predictor off: every dirty page is sent).
     pub predictor_max_deferrals: u32,
-    /// Reserved for later versions; `bda_config_default` sets it to 0 and `bda_init`
-    /// ignores it.
-    pub reserved: u32,
+    /// BDA+: where the reserve for the guest's service comes from, a `BDA_RESERVE_*` value
+    /// (default `BDA_RESERVE_SERVICE_TRAFFIC`: the reserve a `bda_link` carries, learned
+    /// from the service's measured traffic, where the round call was given one; the paper's
+    /// dirty-rate reserve otherwise, so without service measurements nothing changes).
+    pub bda_plus_reserve_source: u32,
     /// BDA+: `rho_max`, the largest accepted ratio of the dirty rate to the migration rate,
     /// in parts per million (1..1000000; default 500000: the dirty set at least halves each
     /// round; 0 turns the convergence guard off). Its guard raises a live round's rate to
@@ -189,7 +201,7 @@ pub(crate) const DEFAULT: bda_config = bda_config {
     predictor_history_rounds: 8,
     predictor_threshold_ppm: 500_000,
     predictor_max_deferrals: 3,
-    reserved: 0,
+    bda_plus_reserve_source: BDA_RESERVE_SERVICE_TRAFFIC,
     bda_plus_max_dirty_ratio_ppm: 500_000,
     bda_plus_on_unmet: BDA_UNMET_TAKE_RESERVE,
     bda_plus_deadline_us: 0,
@@ -260,6 +272,11 @@ impl bda_config {
             .ok()
             .filter(|deferrals| *deferrals <= 15)
             .ok_or(bda_status::BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE)?;
+        let reserve = match self.bda_plus_reserve_source {
+            BDA_RESERVE_DIRTY_RATE => ReserveSource::DirtyRate,
+            BDA_RESERVE_SERVICE_TRAFFIC => ReserveSource::ServiceTraffic,
+            _ => return Err(bda_status::BDA_ERR_RESERVE_SOURCE_UNKNOWN),
+        };
 
         let off_if_zero = |value: u64| (value != 0).then_some(value);
         let max_dirty_ratio = match self.bda_plus_max_dirty_ratio_ppm {
@@ -283,9 +300,7 @@ impl bda_config {
                 max_dirty_ratio,
                 deadline_us: off_if_zero(self.bda_plus_deadline_us),
                 on_unmet,
-                // The C calls take no measurement of the service's own traffic yet, so the
-                // reserve is the paper's (what the learned default falls back to anyway).
-                reserve: ReserveSource::DirtyRate,
+                reserve,
             })?),
         };
         let controller = ControllerConfig {
@@ -423,6 +438,8 @@ mod tests {
             (bda_config { bda_plus_on_unmet: 0, ..ok }, bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
             (bda_config { bda_plus_on_unmet: 4, ..ok }, bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
             (bda_config { bda_plus_on_unmet: u32::MAX, ..ok }, bda_status::BDA_ERR_UNMET_ACTION_UNKNOWN),
+            (bda_config { bda_plus_reserve_source: 0, ..ok }, bda_status::BDA_ERR_RESERVE_SOURCE_UNKNOWN),
+            (bda_config { bda_plus_reserve_source: 3, ..ok }, bda_status::BDA_ERR_RESERVE_SOURCE_UNKNOWN),
         ];
         for (config, status) in cases {
             assert_eq!(config.validate().err(), Some(status), "{config:?}");
@@ -432,8 +449,7 @@ mod tests {
     #[test]
     fn bda_plus_defaults_match_the_kernels_and_read_the_bda_fields() {
         let config = bda_config { policy: BDA_POLICY_BDA_PLUS, ..valid() };
-        // The kernel's defaults but the reserve: C passes no service measurement yet.
-        let kernel = BdaPlusConfig { reserve: ReserveSource::DirtyRate, ..BdaPlusConfig::default() };
+        let kernel = BdaPlusConfig::default();
         assert_eq!(config.validate().unwrap().policy, AnyPolicy::BdaPlus(BdaPlus::new(kernel).unwrap()));
         // The inner BDA is the `bda_*` fields; each `bda_plus_*` field reaches its setting.
         let config = bda_config {
@@ -444,6 +460,7 @@ mod tests {
             bda_plus_on_unmet: BDA_UNMET_SLOW_GUEST,
             bda_plus_deadline_us: 9,
             bda_plus_first_round_reserve_bytes_per_s: 11,
+            bda_plus_reserve_source: BDA_RESERVE_DIRTY_RATE,
             ..config
         };
         let AnyPolicy::BdaPlus(policy) = config.validate().unwrap().policy else { panic!("not BDA+") };
@@ -491,7 +508,7 @@ mod tests {
 
     #[test]
     fn the_previous_versions_size_is_refused() {
-        // Before BDA+ the config ended at `reserved`; a caller built against that header also
+        // Before BDA+ the config ended at what is now `bda_plus_reserve_source`; a caller built against that header also
         // has a smaller `bda_plan` and `bda_telemetry`, so it must not get past init.
         let previous = u32::try_from(core::mem::offset_of!(bda_config, bda_plus_max_dirty_ratio_ppm)).unwrap();
         assert_eq!((previous, CONFIG_SIZE), (152, 176));

@@ -17,6 +17,9 @@
 //!   [bda_predictor_plan_round(...)]                          from round 2: what to send
 //!   per page: bda_pacer_try_release(&st, now, &release)      now, or wait_ticks
 //!   every ~100 ms: bda_reassess(&st, capacity, other, now, &plan)
+//!     or, measuring the VM's own service traffic too (BDA+ reserves what it learns):
+//!     bda_link_filter_update(&filter, capacity, other, service, 1, now, &link)
+//!     bda_reassess_link(&st, &link, &progress /* or NULL */, now, &plan)
 //!   bda_end_round(&st, sent, dirtied, remaining, now, &verdict)
 //!   until verdict.next == BDA_NEXT_COMPLETE
 //! bda_get_summary(&st, &summary)
@@ -58,6 +61,8 @@ mod config;
 
 mod state;
 
+mod link;
+
 mod migration;
 
 mod pacer;
@@ -66,13 +71,17 @@ mod predictor;
 
 pub use config::{
     BDA_COEFFICIENTS_DIRTY_RATE, BDA_COEFFICIENTS_UTILISATION, BDA_POLICY_BDA, BDA_POLICY_BDA_PLUS,
-    BDA_POLICY_INCREMENTAL, BDA_POLICY_PCA, BDA_POLICY_STATIC, BDA_UNMET_ABORT, BDA_UNMET_SLOW_GUEST,
-    BDA_UNMET_TAKE_RESERVE, bda_config, bda_config_default,
+    BDA_POLICY_INCREMENTAL, BDA_POLICY_PCA, BDA_POLICY_STATIC, BDA_RESERVE_DIRTY_RATE, BDA_RESERVE_SERVICE_TRAFFIC,
+    BDA_UNMET_ABORT, BDA_UNMET_SLOW_GUEST, BDA_UNMET_TAKE_RESERVE, bda_config, bda_config_default,
+};
+pub use link::{
+    BDA_LINK_FILTER_WORDS, bda_link, bda_link_filter, bda_link_filter_config, bda_link_filter_config_default,
+    bda_link_filter_init, bda_link_filter_update,
 };
 pub use migration::{
-    bda_abort, bda_begin_round, bda_end_round, bda_get_summary, bda_get_telemetry, bda_guard, bda_next, bda_plan,
-    bda_reassess, bda_request_stop_and_copy, bda_round_kind, bda_rule, bda_stop_reason, bda_summary, bda_telemetry,
-    bda_verdict,
+    bda_abort, bda_begin_round, bda_begin_round_link, bda_end_round, bda_get_summary, bda_get_telemetry, bda_guard,
+    bda_next, bda_plan, bda_progress, bda_reassess, bda_reassess_link, bda_request_stop_and_copy, bda_round_kind,
+    bda_rule, bda_stop_reason, bda_summary, bda_telemetry, bda_verdict,
 };
 pub use pacer::{bda_pacer_next_release, bda_pacer_set_rate, bda_pacer_try_release, bda_release, bda_release_kind};
 pub use predictor::{bda_predictor_init, bda_predictor_plan_round, bda_predictor_result, bda_predictor_words};

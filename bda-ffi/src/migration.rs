@@ -8,12 +8,13 @@
 #![allow(unsafe_code, reason = "exports C symbols and reads the caller's pointers")]
 
 use bda_core::{
-    Allocation, AnyPolicy, Bytes, BytesPerSec, Controller, ControllerError, Events, Guard, GuardReport, LinkSample,
-    Next, RoundKind, RoundPlan, RoundReport, RoundVerdict, Rule, StopReason, Ticks, UnmetAction,
+    Allocation, Bytes, Events, Guard, GuardReport, LinkSample, Next, RoundKind, RoundPlan, RoundReport, RoundVerdict,
+    Rule, StopReason, Ticks, UnmetAction,
 };
 
 use crate::config::{BDA_UNMET_ABORT, BDA_UNMET_SLOW_GUEST, BDA_UNMET_TAKE_RESERVE};
-use crate::ffi::{Out, status_of};
+use crate::ffi::{Out, checked, status_of};
+use crate::link::{bda_link, checked_link};
 use crate::state::{Migration, bda_state};
 use crate::status::bda_status;
 
@@ -330,43 +331,77 @@ impl From<RoundVerdict> for bda_verdict {
     }
 }
 
-/// The link as the caller measured it, refused when the other traffic exceeds the capacity.
-fn link(capacity_bytes_per_s: u64, other_usage_bytes_per_s: u64) -> Result<LinkSample, bda_status> {
-    if other_usage_bytes_per_s > capacity_bytes_per_s {
-        return Err(bda_status::BDA_ERR_USAGE_ABOVE_CAPACITY);
-    }
-    Ok(LinkSample::new(BytesPerSec(capacity_bytes_per_s), BytesPerSec(other_usage_bytes_per_s)))
+/// What a bda round call was given of the current round's progress, for
+/// `bda_reassess_link`: the deadline guard of BDA+ then plans from what is really left,
+/// not from what was left when the round began.
+#[allow(non_camel_case_types, reason = "C names")]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct bda_progress {
+    /// The bytes this round still has to send (its pages not yet sent, times the page size).
+    pub remaining_in_round_bytes: u64,
+    /// The bytes the guest has dirtied since the round began (unique dirty pages times the
+    /// page size); read only when `has_dirtied` is 1.
+    pub dirtied_in_round_bytes: u64,
+    /// 1: `dirtied_in_round_bytes` holds a measurement; 0: not measured (bda estimates it
+    /// from the last round's dirty rate and the time the round has run).
+    pub has_dirtied: u32,
+    /// Reserved for later versions; set it to 0 (bda ignores it).
+    pub reserved: u32,
 }
 
-/// The controller's call that plans a round: [`Controller::begin_round`] or
-/// [`Controller::reassess`].
-type Step = fn(&mut Controller<AnyPolicy>, LinkSample, Ticks) -> Result<RoundPlan, ControllerError>;
+/// The controller's call that plans a round.
+#[derive(Clone, Copy)]
+enum Step {
+    /// [`bda_core::Controller::begin_round`].
+    Begin,
+    /// [`bda_core::Controller::reassess`].
+    Reassess,
+    /// [`bda_core::Controller::reassess_with_progress`]: the bytes left in the round, and those
+    /// dirtied in it if measured.
+    Progress(Bytes, Option<Bytes>),
+}
 
-/// `bda_begin_round` and `bda_reassess`, which differ only in the controller's call: one
-/// body for both, so the library carries it once.
+/// Every round call that plans (`bda_begin_round`, `bda_reassess` and their `_link` forms):
+/// one body, so the library carries it once. `input` is the caller's link and the call to
+/// make, already read and checked; its error is returned after the state's.
 ///
 /// # Safety
 ///
 /// As for `bda_begin_round`.
 unsafe fn plan_round(
     state: *mut bda_state,
-    capacity_bytes_per_s: u64,
-    other_usage_bytes_per_s: u64,
+    input: Result<(LinkSample, Step), bda_status>,
     now_ticks: u64,
     plan: *mut bda_plan,
-    step: Step,
 ) -> bda_status {
     status_of(|| {
         let out = Out::new(plan)?;
         // SAFETY: the caller's contract.
         let migration = unsafe { Migration::get_mut(state)? };
-        let link = link(capacity_bytes_per_s, other_usage_bytes_per_s)?;
-        let plan = step(&mut migration.controller, link, Ticks(now_ticks))?;
-        migration.pacer.set_rate(plan.allocation.migration, Ticks(now_ticks));
+        let (link, step) = input?;
+        let now = Ticks(now_ticks);
+        let controller = &mut migration.controller;
+        let plan = match step {
+            Step::Begin => controller.begin_round(link, now),
+            Step::Reassess => controller.reassess(link, now),
+            Step::Progress(remaining, dirtied) => controller.reassess_with_progress(link, remaining, dirtied, now),
+        }?;
+        migration.pacer.set_rate(plan.allocation.migration, now);
         // SAFETY: the caller's contract: `plan` is valid for a write.
         unsafe { out.write(plan.into()) };
         Ok(())
     })
+}
+
+/// The caller's `bda_link`, read and checked.
+///
+/// # Safety
+///
+/// `link` must be NULL or point to a readable `bda_link`.
+unsafe fn read_link(link: *const bda_link) -> Result<LinkSample, bda_status> {
+    // SAFETY: non-NULL and aligned (checked); readable by the contract; integers only.
+    unsafe { checked(link)?.as_ref() }.sample()
 }
 
 /// Starts the next round: round 1, a live round, or the stop-and-copy round, as decided at
@@ -410,10 +445,9 @@ pub unsafe extern "C" fn bda_begin_round(
     now_ticks: u64,
     plan: *mut bda_plan,
 ) -> bda_status {
+    let input = checked_link(capacity_bytes_per_s, other_usage_bytes_per_s).map(|link| (link, Step::Begin));
     // SAFETY: the function's contract.
-    unsafe {
-        plan_round(state, capacity_bytes_per_s, other_usage_bytes_per_s, now_ticks, plan, Controller::begin_round)
-    }
+    unsafe { plan_round(state, input, now_ticks, plan) }
 }
 
 /// Recomputes the current round's allocation for new link figures, keeping the round's
@@ -442,8 +476,99 @@ pub unsafe extern "C" fn bda_reassess(
     now_ticks: u64,
     plan: *mut bda_plan,
 ) -> bda_status {
+    let input = checked_link(capacity_bytes_per_s, other_usage_bytes_per_s).map(|link| (link, Step::Reassess));
     // SAFETY: the function's contract.
-    unsafe { plan_round(state, capacity_bytes_per_s, other_usage_bytes_per_s, now_ticks, plan, Controller::reassess) }
+    unsafe { plan_round(state, input, now_ticks, plan) }
+}
+
+/// `bda_begin_round` with the link as a struct, which can carry the reserve learned for the
+/// VM's own service (from `bda_link_filter_update`): BDA+ with `BDA_RESERVE_SERVICE_TRAFFIC`
+/// reserves it in round 1 and the live rounds instead of the paper's reserve.
+///
+/// Ownership: the caller owns `state`, `link` and `plan`; bda keeps no pointer to any.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration.
+/// - `link`: the link: capacity, other usage and, if measured, the service's reserve.
+/// - `now_ticks`: the caller's clock, as for `bda_begin_round`.
+/// - `plan`: receives the round's allocation.
+///
+/// Returns: what `bda_begin_round` returns, and `BDA_ERR_SERVICE_RESERVE_FLAG_INVALID` for a
+/// `has_service_reserve` other than 0 or 1. On any error `*plan` is not written, and `state`
+/// changes only after `BDA_ERR_GUARD_UNMET` (as for `bda_begin_round`).
+///
+/// NULL: no pointer may be NULL. Thread safety: no other call may use `state` meanwhile.
+///
+/// # Safety
+///
+/// As for `bda_begin_round`, and `link` must be NULL or point to a readable `bda_link`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_begin_round_link(
+    state: *mut bda_state,
+    link: *const bda_link,
+    now_ticks: u64,
+    plan: *mut bda_plan,
+) -> bda_status {
+    // SAFETY: the function's contract.
+    let input = unsafe { read_link(link) }.map(|link| (link, Step::Begin));
+    // SAFETY: the function's contract.
+    unsafe { plan_round(state, input, now_ticks, plan) }
+}
+
+/// `bda_reassess` with the link as a struct (see `bda_begin_round_link`) and, optionally, the
+/// round's progress: with it, BDA+'s deadline guard plans from the bytes really left in the
+/// round and the dirty rate the round shows so far, where without it (as `bda_reassess`
+/// does) it keeps the figures the round began with.
+///
+/// Ownership: the caller owns every pointer; bda keeps none.
+///
+/// Parameters:
+///
+/// - `state`: an initialised migration with a round in progress.
+/// - `link`: the link: capacity, other usage and, if measured, the service's reserve.
+/// - `progress`: the round's progress, or NULL for none (then this is `bda_reassess`).
+/// - `now_ticks`: the caller's clock, as for `bda_begin_round`.
+/// - `plan`: receives the round's new allocation.
+///
+/// Returns: what `bda_reassess` returns, `BDA_ERR_SERVICE_RESERVE_FLAG_INVALID` for a
+/// `has_service_reserve` other than 0 or 1, and `BDA_ERR_DIRTIED_FLAG_INVALID` for a
+/// `has_dirtied` other than 0 or 1. On any error `*plan` is not written, and `state` changes
+/// only after `BDA_ERR_GUARD_UNMET` (as for `bda_reassess`).
+///
+/// NULL: `progress` may be NULL; no other pointer may. Thread safety: no other call may use
+/// `state` meanwhile.
+///
+/// # Safety
+///
+/// As for `bda_begin_round_link`, and `progress` must be NULL or point to a readable
+/// `bda_progress`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bda_reassess_link(
+    state: *mut bda_state,
+    link: *const bda_link,
+    progress: *const bda_progress,
+    now_ticks: u64,
+    plan: *mut bda_plan,
+) -> bda_status {
+    let input = (|| {
+        // SAFETY: the function's contract.
+        let link = unsafe { read_link(link) }?;
+        if progress.is_null() {
+            return Ok((link, Step::Reassess));
+        }
+        // SAFETY: non-NULL (just seen) and aligned (checked); readable by the contract;
+        // integers only.
+        let progress = unsafe { checked(progress)?.as_ref() };
+        let dirtied = match progress.has_dirtied {
+            0 => None,
+            1 => Some(Bytes(progress.dirtied_in_round_bytes)),
+            _ => return Err(bda_status::BDA_ERR_DIRTIED_FLAG_INVALID),
+        };
+        Ok((link, Step::Progress(Bytes(progress.remaining_in_round_bytes), dirtied)))
+    })();
+    // SAFETY: the function's contract.
+    unsafe { plan_round(state, input, now_ticks, plan) }
 }
 
 /// Ends the current round with what the caller measured, records its dirty rate, checks
@@ -773,5 +898,112 @@ mod tests {
             (bda_rule::BDA_RULE_RESERVE, bda_guard::BDA_GUARD_NONE, 0)
         );
         assert_eq!((plan.guard_reserve_taken_bytes_per_s, plan.guard_unmet), (0, 0));
+    }
+
+    fn link(free: u64, service: Option<u64>) -> bda_link {
+        bda_link {
+            capacity_bytes_per_s: free,
+            other_usage_bytes_per_s: 0,
+            service_reserve_bytes_per_s: service.unwrap_or(0),
+            has_service_reserve: u32::from(service.is_some()),
+            reserved: 0,
+        }
+    }
+
+    fn begin_link(state: &mut bda_state, link: &bda_link, now: u64) -> Result<bda_plan, bda_status> {
+        let mut plan = MaybeUninit::uninit();
+        match unsafe { bda_begin_round_link(state, link, now, plan.as_mut_ptr()) } {
+            bda_status::BDA_OK => Ok(unsafe { plan.assume_init() }),
+            status => Err(status),
+        }
+    }
+
+    fn reassess_link(
+        state: &mut bda_state,
+        link: &bda_link,
+        progress: Option<&bda_progress>,
+        now: u64,
+    ) -> Result<bda_plan, bda_status> {
+        let mut plan = MaybeUninit::uninit();
+        let progress = progress.map_or(core::ptr::null(), core::ptr::from_ref);
+        match unsafe { bda_reassess_link(state, link, progress, now, plan.as_mut_ptr()) } {
+            bda_status::BDA_OK => Ok(unsafe { plan.assume_init() }),
+            status => Err(status),
+        }
+    }
+
+    #[test]
+    fn bda_plus_reserves_the_service_reserve_a_link_carries() {
+        // Round 2 after a round that dirtied 2 MB/s: the paper would reserve U = 2 MB/s; a
+        // measured service reserve of 3 MB/s replaces it.
+        let mut state = init(&bda_plus(BDA_UNMET_TAKE_RESERVE));
+        let first = begin_link(&mut state, &link(10 * MB, Some(MB)), 0).unwrap();
+        assert_eq!((first.rule, first.migration_bytes_per_s), (bda_rule::BDA_RULE_FIRST_ROUND, 9 * MB));
+        end(&mut state, 2 * MB, 1_000);
+        let plan = begin_link(&mut state, &link(10 * MB, Some(3 * MB)), 1_000).unwrap();
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_SERVICE_RESERVE, 7 * MB));
+        // Without a measurement, the paper's reserve.
+        let plan = reassess_link(&mut state, &link(10 * MB, None), None, 1_100).unwrap();
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_RESERVE, 8 * MB));
+
+        // BDA_RESERVE_DIRTY_RATE ignores what the link carries.
+        let config = bda_config { bda_plus_reserve_source: crate::config::BDA_RESERVE_DIRTY_RATE, ..bda_plus(1) };
+        let mut state = init(&config);
+        let first = begin_link(&mut state, &link(10 * MB, Some(MB)), 0).unwrap();
+        assert_eq!(first.migration_bytes_per_s, 10 * MB);
+        end(&mut state, 2 * MB, 1_000);
+        let plan = begin_link(&mut state, &link(10 * MB, Some(3 * MB)), 1_000).unwrap();
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_RESERVE, 8 * MB));
+    }
+
+    #[test]
+    fn progress_moves_the_deadline_guard() {
+        // A 20 s deadline; round 1 at 1 MB/s. 5 s in, 60 MB left and 10 MB dirtied: the
+        // guard plans to be done in half the 15 s left: 2 + 70/7.5 = 11.33 MB/s (the
+        // kernel's reassess_with_progress example).
+        let config = bda_config {
+            bda_first_round_bytes_per_s: MB,
+            bda_plus_deadline_us: 20_000_000,
+            memory_bytes: 100 * MB,
+            ..bda_plus(BDA_UNMET_TAKE_RESERVE)
+        };
+        let mut state = init(&config);
+        begin_link(&mut state, &link(100 * MB, None), 0).unwrap();
+        let progress = bda_progress {
+            remaining_in_round_bytes: 60 * MB,
+            dirtied_in_round_bytes: 10 * MB,
+            has_dirtied: 1,
+            reserved: u32::MAX,
+        };
+        let plan = reassess_link(&mut state, &link(100 * MB, None), Some(&progress), 5_000).unwrap();
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_DEADLINE_GUARD, 11_333_334));
+        // Without progress, the figures the round began with: all 100 MB by the round-1 target.
+        let plain = reassess_link(&mut state, &link(100 * MB, None), None, 5_000).unwrap();
+        assert_ne!(plain.migration_bytes_per_s, plan.migration_bytes_per_s);
+    }
+
+    #[test]
+    fn bad_links_and_progress_are_refused_and_write_nothing() {
+        let mut state = init(&bda_plus(BDA_UNMET_TAKE_RESERVE));
+        let bad_flag = bda_link { has_service_reserve: 2, ..link(10 * MB, Some(MB)) };
+        assert_eq!(begin_link(&mut state, &bad_flag, 0).err(), Some(bda_status::BDA_ERR_SERVICE_RESERVE_FLAG_INVALID));
+        let over = bda_link { other_usage_bytes_per_s: 11 * MB, ..link(10 * MB, None) };
+        assert_eq!(begin_link(&mut state, &over, 0).err(), Some(bda_status::BDA_ERR_USAGE_ABOVE_CAPACITY));
+        let mut plan = MaybeUninit::uninit();
+        let status = unsafe { bda_begin_round_link(&mut *state, core::ptr::null(), 0, plan.as_mut_ptr()) };
+        assert_eq!(status, bda_status::BDA_ERR_NULL_POINTER);
+        // Nothing started: reassessing finds no round.
+        let ok = link(10 * MB, None);
+        assert_eq!(reassess_link(&mut state, &ok, None, 0).err(), Some(bda_status::BDA_ERR_NO_ROUND_IN_PROGRESS));
+
+        let mut plan = begin_link(&mut state, &ok, 0).unwrap();
+        let before = plan;
+        let progress =
+            bda_progress { remaining_in_round_bytes: 0, dirtied_in_round_bytes: 0, has_dirtied: 2, reserved: 0 };
+        let status = unsafe { bda_reassess_link(&mut *state, &ok, &progress, 10, &mut plan) };
+        assert_eq!((status, plan), (bda_status::BDA_ERR_DIRTIED_FLAG_INVALID, before));
+        let misaligned = core::ptr::from_ref(&progress).cast::<u8>().wrapping_add(1).cast::<bda_progress>();
+        let status = unsafe { bda_reassess_link(&mut *state, &ok, misaligned, 10, &mut plan) };
+        assert_eq!(status, bda_status::BDA_ERR_MISALIGNED_POINTER);
     }
 }

@@ -34,6 +34,9 @@ pub enum bda_status {
     BDA_ERR_STATE_NOT_INITIALISED = 3,
     /// Two of the predictor's buffers (storage, dirty bitmap, send bitmap) overlap.
     BDA_ERR_BUFFERS_OVERLAP = 4,
+    /// The link filter was not initialised by `bda_link_filter_init` (its first word does not
+    /// hold bda's marker).
+    BDA_ERR_LINK_FILTER_NOT_INITIALISED = 5,
     /// An internal check failed: a kernel rule that the C layer's own validation should
     /// already have caught. Never returned unless bda has a bug; please report it.
     BDA_ERR_INTERNAL = 99,
@@ -75,11 +78,21 @@ pub enum bda_status {
     BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE = 115,
     /// `bda_config.bda_plus_on_unmet` is not one of the `BDA_UNMET_*` values.
     BDA_ERR_UNMET_ACTION_UNKNOWN = 116,
+    /// `bda_config.bda_plus_reserve_source` is not one of the `BDA_RESERVE_*` values.
+    BDA_ERR_RESERVE_SOURCE_UNKNOWN = 117,
+    /// `bda_link_filter_config.service_deviations` is above 255.
+    BDA_ERR_SERVICE_DEVIATIONS_OUT_OF_RANGE = 118,
 
     // Measurements: 200..299.
     /// The other traffic reported is above the link capacity. Nothing was changed; pass
     /// `other_usage = capacity` to report a full link (free bandwidth 0).
     BDA_ERR_USAGE_ABOVE_CAPACITY = 200,
+    /// `bda_link.has_service_reserve` is neither 0 nor 1.
+    BDA_ERR_SERVICE_RESERVE_FLAG_INVALID = 201,
+    /// `bda_link_filter_update`'s `service_measured` is neither 0 nor 1.
+    BDA_ERR_SERVICE_MEASURED_FLAG_INVALID = 202,
+    /// `bda_progress.has_dirtied` is neither 0 nor 1.
+    BDA_ERR_DIRTIED_FLAG_INVALID = 203,
 
     // The round state machine: 300..399.
     /// `bda_begin_round` while a round is running.
@@ -159,6 +172,7 @@ messages! {
     BDA_ERR_MISALIGNED_POINTER => "a pointer argument is not aligned for its type",
     BDA_ERR_STATE_NOT_INITIALISED => "the state was not initialised by bda_init",
     BDA_ERR_BUFFERS_OVERLAP => "the predictor's buffers overlap",
+    BDA_ERR_LINK_FILTER_NOT_INITIALISED => "the link filter was not initialised by bda_link_filter_init",
     BDA_ERR_INTERNAL => "internal error: a rule the C layer should have checked (please report)",
     BDA_ERR_CONFIG_SIZE => "config: size is not sizeof(bda_config) (use bda_config_default)",
     BDA_ERR_POLICY_UNKNOWN => "config: policy is not a BDA_POLICY_* value",
@@ -177,7 +191,12 @@ messages! {
     BDA_ERR_PREDICTOR_DEFERRALS_OUT_OF_RANGE => "config: predictor_max_deferrals is above 15",
     BDA_ERR_DIRTY_RATIO_OUT_OF_RANGE => "config: bda_plus_max_dirty_ratio_ppm is above 1000000",
     BDA_ERR_UNMET_ACTION_UNKNOWN => "config: bda_plus_on_unmet is not a BDA_UNMET_* value",
+    BDA_ERR_RESERVE_SOURCE_UNKNOWN => "config: bda_plus_reserve_source is not a BDA_RESERVE_* value",
+    BDA_ERR_SERVICE_DEVIATIONS_OUT_OF_RANGE => "link filter config: service_deviations is above 255",
     BDA_ERR_USAGE_ABOVE_CAPACITY => "link: other usage is above the capacity",
+    BDA_ERR_SERVICE_RESERVE_FLAG_INVALID => "link: has_service_reserve is neither 0 nor 1",
+    BDA_ERR_SERVICE_MEASURED_FLAG_INVALID => "link filter: service_measured is neither 0 nor 1",
+    BDA_ERR_DIRTIED_FLAG_INVALID => "progress: has_dirtied is neither 0 nor 1",
     BDA_ERR_ROUND_IN_PROGRESS => "a round is already in progress",
     BDA_ERR_NO_ROUND_IN_PROGRESS => "no round is in progress",
     BDA_ERR_MIGRATION_COMPLETE => "the migration is complete",
@@ -330,7 +349,7 @@ mod tests {
             assert_eq!(text.to_str(), Ok(status.message()));
             assert!(!text.is_empty());
         }
-        for code in [5, 98, 117, 201, 308, 404, u32::MAX] {
+        for code in [6, 98, 119, 204, 308, 404, u32::MAX] {
             // SAFETY: as above.
             let text = unsafe { CStr::from_ptr(bda_status_str(code)) };
             assert_eq!(text, c"unknown status");

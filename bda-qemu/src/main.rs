@@ -69,9 +69,12 @@ enum PolicyName {
 enum OnUnmet {
     /// Give the migration all free bandwidth (logged).
     TakeReserve,
-    /// Keep the reserve and log that the guest should be slowed (bda-qemu does not throttle
-    /// it yet).
+    /// Keep the reserve and log that the guest should be slowed.
     Log,
+    /// Keep the reserve and let QEMU's auto-converge slow the guest from the first unmet
+    /// guard on (`migrate` turns the capability on before the migration, its throttle held
+    /// at 1 % until then, as --on-non-convergence auto-converge does).
+    AutoConverge,
     /// Cancel the migration, restoring the cap found.
     Cancel,
 }
@@ -154,7 +157,7 @@ fn main() -> ExitCode {
                 deadline_us,
                 on_unmet: match common.on_unmet {
                     OnUnmet::TakeReserve => UnmetAction::TakeReserve,
-                    OnUnmet::Log => UnmetAction::SlowGuest,
+                    OnUnmet::Log | OnUnmet::AutoConverge => UnmetAction::SlowGuest,
                     OnUnmet::Cancel => UnmetAction::Abort,
                 },
                 ..BdaPlusConfig::default()
@@ -192,6 +195,7 @@ fn main() -> ExitCode {
         measure_before: common.measure_before,
         max_time: common.max_time,
         on_non_convergence: common.on_non_convergence,
+        throttle_on_unmet: common.policy == PolicyName::BdaPlus && common.on_unmet == OnUnmet::AutoConverge,
         format: common.format,
         transcript: common.transcript,
     };

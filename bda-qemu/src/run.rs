@@ -63,10 +63,20 @@ pub struct Options {
     pub max_time: Option<Duration>,
     /// The reaction to non-convergence.
     pub on_non_convergence: OnNonConvergence,
+    /// BDA+: let QEMU's auto-converge slow the guest at the first unmet guard.
+    pub throttle_on_unmet: bool,
     /// Output format.
     pub format: Format,
     /// Where to write a transcript.
     pub transcript: Option<PathBuf>,
+}
+
+impl Options {
+    /// Whether QEMU's auto-converge may be asked to slow the guest: at the non-convergence
+    /// event, or at BDA+'s first unmet guard.
+    pub fn uses_auto_converge(&self) -> bool {
+        self.on_non_convergence == OnNonConvergence::AutoConverge || self.throttle_on_unmet
+    }
 }
 
 /// A finished migration, in QEMU's own figures.
@@ -130,13 +140,13 @@ struct Found {
 }
 
 /// QEMU's auto-converge throttle, as bda-qemu handles it for `--on-non-convergence
-/// auto-converge`.
+/// auto-converge` and `--on-unmet auto-converge`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Throttle {
     /// Not bda-qemu's business.
     Untouched,
     /// bda-qemu turned auto-converge on and holds the throttle at 1 % (initial, increment
-    /// and ceiling all 1) until the controller reports non-convergence.
+    /// and ceiling all 1) until the controller asks to slow the guest.
     Held,
     /// Released to the settings found.
     Released,
@@ -269,6 +279,7 @@ impl Session<'_> {
             window_us: u64::try_from(options.window.as_micros()).unwrap_or(u64::MAX),
             header_overhead_ppm: overhead,
             on_non_convergence: options.on_non_convergence,
+            throttle_on_unmet: options.throttle_on_unmet,
         };
         if let Some(log) = &self.transcript
             && let Ok(mut log) = log.lock()
@@ -284,7 +295,7 @@ impl Session<'_> {
                 let events =
                     qmp::MigrationCapabilityStatus { capability: qmp::MigrationCapability::events, state: true };
                 let mut capabilities = vec![events];
-                if options.on_non_convergence == OnNonConvergence::AutoConverge {
+                if options.uses_auto_converge() {
                     let caps = self.qmp.execute(&qmp::query_migrate_capabilities {})?;
                     self.turned_auto_converge_on = !capability_on(&caps, qmp::MigrationCapability::auto_converge);
                     self.hold_throttle()?;
@@ -313,13 +324,11 @@ impl Session<'_> {
             Mode::Attach => {
                 let caps = self.qmp.execute(&qmp::query_migrate_capabilities {})?;
                 let events_on = capability_on(&caps, qmp::MigrationCapability::events);
-                if options.on_non_convergence == OnNonConvergence::AutoConverge
-                    && !capability_on(&caps, qmp::MigrationCapability::auto_converge)
-                {
+                if options.uses_auto_converge() && !capability_on(&caps, qmp::MigrationCapability::auto_converge) {
                     return Err(RunError::Setup(
-                        "--on-non-convergence auto-converge: the running migration has auto-converge off, and QEMU \
-                         takes no capability change during a migration; use `bda-qemu migrate`, which turns it on \
-                         before it starts"
+                        "auto-converge (--on-non-convergence or --on-unmet): the running migration has it off, and \
+                         QEMU takes no capability change during a migration; use `bda-qemu migrate`, which turns it \
+                         on before it starts"
                             .into(),
                     ));
                 }
@@ -491,7 +500,7 @@ impl Session<'_> {
     }
 
     /// Turns QEMU's throttle down to 1 % before the migration starts (`migrate` with
-    /// `--on-non-convergence auto-converge`): auto-converge must be on from the start, and this
+    /// auto-converge as an action): auto-converge must be on from the start, and this
     /// keeps its throttle from acting before the controller asks for it.
     fn hold_throttle(&mut self) -> Result<(), RunError> {
         self.touched = true;
@@ -499,14 +508,14 @@ impl Session<'_> {
         let held = Some(HELD_THROTTLE_PERCENT);
         self.qmp.execute(&qmp::migrate_set_parameters(throttle_parameters((held, held, held))))?;
         self.note(&format!(
-            "auto-converge is on, its throttle held at {HELD_THROTTLE_PERCENT} % until the controller reports \
-             non-convergence (QEMU takes no capability change during a migration)"
+            "auto-converge is on, its throttle held at {HELD_THROTTLE_PERCENT} % until the controller asks to \
+             slow the guest (QEMU takes no capability change during a migration)"
         ));
         Ok(())
     }
 
     /// Gives QEMU's auto-converge the throttle settings found, at the controller's
-    /// non-convergence event.
+    /// non-convergence event or BDA+'s first unmet guard.
     fn release_throttle(&mut self) -> Result<(), RunError> {
         match self.throttle {
             Throttle::Held => {

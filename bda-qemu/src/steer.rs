@@ -57,6 +57,18 @@ pub enum OnNonConvergence {
     Cancel,
 }
 
+/// Whether an unmet BDA+ guard asks QEMU to slow the guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlowGuest {
+    /// Not configured: the unmet guard is only reported.
+    Off,
+    /// Configured; not asked yet.
+    Ready,
+    /// Asked ([`Action::ThrottleGuest`] sent): once is enough, QEMU's throttle then follows
+    /// its own rule.
+    Asked,
+}
+
 /// The settings of a steering run.
 #[derive(Clone, Debug)]
 pub struct SteeringConfig {
@@ -72,6 +84,10 @@ pub struct SteeringConfig {
     pub header_overhead_ppm: u64,
     /// The reaction to the controller's non-convergence event.
     pub on_non_convergence: OnNonConvergence,
+    /// BDA+ with [`UnmetAction::SlowGuest`]: at the first guard the free bandwidth cannot
+    /// meet, let QEMU's auto-converge slow the guest ([`Action::ThrottleGuest`]), as
+    /// [`OnNonConvergence::AutoConverge`] does at the non-convergence event.
+    pub throttle_on_unmet: bool,
 }
 
 /// What `query-migrate` said at one moment, reduced to what the round logic needs.
@@ -215,6 +231,8 @@ pub struct Steering {
     service_reserve: Option<BytesPerSec>,
     /// The round whose unmet guard was last reported (one note a round).
     unmet_noted: u32,
+    /// Whether an unmet guard still may, or already did, ask QEMU to slow the guest.
+    slow_guest: SlowGuest,
     /// The last pass: its time and `ram.transferred` right after it.
     last_pass: Option<(u64, u64)>,
     /// The latest (`ram.transferred`, `ram.remaining`) seen, at a sample or a pass.
@@ -233,12 +251,12 @@ impl Steering {
     pub fn new(config: SteeringConfig) -> Self {
         let meter = Meter::new(config.window_us, config.header_overhead_ppm);
         Self {
-            config,
             controller: None,
             meter,
             filter: LinkFilter::new(LinkFilterConfig::default(), TickHz::MICROS),
             service_reserve: None,
             unmet_noted: 0,
+            slow_guest: if config.throttle_on_unmet { SlowGuest::Ready } else { SlowGuest::Off },
             last_pass: None,
             last_reading: None,
             paused: false,
@@ -247,6 +265,7 @@ impl Steering {
             epoch_us: None,
             not_converging: false,
             in_stop_round: false,
+            config,
         }
     }
 
@@ -305,7 +324,7 @@ impl Steering {
                     match controller.reassess_with_progress(link, Bytes(*remaining), None, now) {
                         Ok(plan) => {
                             let a = plan.allocation;
-                            Self::note_unmet(&mut self.unmet_noted, plan.round, &a, &mut actions);
+                            Self::note_unmet(&mut self.unmet_noted, &mut self.slow_guest, plan.round, &a, &mut actions);
                             self.set_caps(a.migration.0, a.free.0, &mut actions);
                         }
                         Err(ControllerError::GuardUnmet) => {
@@ -428,7 +447,7 @@ impl Steering {
             }
             Err(e) => return Err(format!("round {pass}: {e:?}")),
         };
-        Self::note_unmet(&mut self.unmet_noted, plan.round, &plan.allocation, actions);
+        Self::note_unmet(&mut self.unmet_noted, &mut self.slow_guest, plan.round, &plan.allocation, actions);
         if !self.paused {
             self.last_pass = Some((at_us, snapshot.transferred));
             self.last_reading = Some((snapshot.transferred, snapshot.remaining));
@@ -460,23 +479,41 @@ impl Steering {
         Ok(())
     }
 
-    /// Says once a round that a BDA+ guard cannot be met on this link, and what was done.
-    fn note_unmet(noted: &mut u32, round: u32, allocation: &Allocation, actions: &mut Vec<Action>) {
+    /// Says once a round that a BDA+ guard cannot be met on this link, and what was done;
+    /// with [`SteeringConfig::throttle_on_unmet`], the first time the reserve stays
+    /// ([`UnmetAction::SlowGuest`]) it also asks QEMU to slow the guest.
+    fn note_unmet(
+        noted: &mut u32,
+        slow_guest: &mut SlowGuest,
+        round: u32,
+        allocation: &Allocation,
+        actions: &mut Vec<Action>,
+    ) {
         let Some(report) = allocation.guard else { return };
         let Some(action) = report.unmet else { return };
         if *noted == round {
             return;
         }
         *noted = round;
-        let done = match action {
-            UnmetAction::TakeReserve => "the migration takes all of it",
-            UnmetAction::SlowGuest => "the reserve stays; the guest should be slowed (bda-qemu does not throttle it)",
-            UnmetAction::Abort => "cancelling",
+        let done = match (action, *slow_guest) {
+            (UnmetAction::TakeReserve, _) => "the migration takes all of it",
+            (UnmetAction::SlowGuest, SlowGuest::Off) => {
+                "the reserve stays; the guest should be slowed (--on-unmet auto-converge would let QEMU do it)"
+            }
+            (UnmetAction::SlowGuest, SlowGuest::Ready) => "the reserve stays; QEMU's auto-converge slows the guest",
+            (UnmetAction::SlowGuest, SlowGuest::Asked) => {
+                "the reserve stays; QEMU's auto-converge is slowing the guest"
+            }
+            (UnmetAction::Abort, _) => "cancelling",
         };
         actions.push(Action::Note(format!(
             "round {round}: BDA+'s {:?} guard needs {} B/s, {} B/s are free: {done}",
             report.guard, report.needed.0, allocation.free.0
         )));
+        if action == UnmetAction::SlowGuest && *slow_guest == SlowGuest::Ready {
+            *slow_guest = SlowGuest::Asked;
+            actions.push(Action::ThrottleGuest);
+        }
     }
 
     /// Sets `max-bandwidth` and `avail-switchover-bandwidth` when they change.
@@ -540,6 +577,7 @@ mod tests {
             window_us: 1_000_000,
             header_overhead_ppm,
             on_non_convergence: OnNonConvergence::Log,
+            throttle_on_unmet: false,
         })
     }
 

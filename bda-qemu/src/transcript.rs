@@ -47,6 +47,7 @@ impl Transcript {
                 "window_us": config.window_us,
                 "header_overhead_ppm": config.header_overhead_ppm,
                 "on_non_convergence": config.on_non_convergence,
+                "throttle_on_unmet": config.throttle_on_unmet,
             }),
         );
     }

@@ -17,6 +17,7 @@ fn steering(config: BdaPlusConfig) -> Steering {
         window_us: 1_000_000,
         header_overhead_ppm: 0,
         on_non_convergence: OnNonConvergence::Log,
+        throttle_on_unmet: false,
     })
 }
 

@@ -1,6 +1,7 @@
 //! The controller's non-convergence event and the action it triggers (`--on-non-convergence
-//! log|auto-converge|cancel`), against a fake QEMU (see `fake_qemu`) whose every pass finds
-//! more dirty than was sent: the event comes after three such rounds.
+//! log|auto-converge|cancel`), and BDA+'s unmet guard with `--on-unmet auto-converge`,
+//! against a fake QEMU (see `fake_qemu`) whose every pass finds more dirty than was sent: the
+//! event comes after three such rounds.
 
 // The fake is shared with faults.rs; this file uses part of it.
 #[allow(dead_code)]
@@ -59,6 +60,39 @@ fn auto_converge_is_on_from_the_start_held_at_1_percent_and_released_at_the_even
 }
 
 #[test]
+fn an_unmet_bda_plus_guard_releases_the_throttle_with_on_unmet_auto_converge() {
+    // A 1 s deadline cannot be met on the fake's link: round 1 already needs more than is
+    // free. The reserve stays, and QEMU's auto-converge is let loose, once.
+    let qemu = FakeQemu::start(Script::migrate(not_converging_then(at("completed"))));
+    let args = ["--policy", "bda-plus", "--deadline", "1s", "--on-unmet", "auto-converge"];
+    let run = migrate(&qemu, &args);
+    let record = qemu.finish();
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert_eq!(
+        record.set_capabilities[0],
+        json!({"capabilities": [{"capability": "events", "state": true}, {"capability": "auto-converge", "state": true}]})
+    );
+    assert!(run.stderr.contains("Deadline guard needs"), "{run:#?}");
+    assert!(run.stderr.contains("the reserve stays; QEMU's auto-converge slows the guest"), "{run:#?}");
+    assert_eq!(run.stderr.matches("released QEMU's auto-converge throttle").count(), 1, "{run:#?}");
+    let throttles: Vec<(u64, u64, u64)> = record.set_parameters.iter().filter_map(throttle).collect();
+    assert_eq!(throttles, vec![(1, 1, 1), (20, 10, 99), (20, 10, 99)], "{record:#?}");
+    assert_eq!(
+        record.set_capabilities.last(),
+        Some(&json!({"capabilities": [{"capability": "auto-converge", "state": false}]}))
+    );
+
+    // `--on-unmet log` keeps the reserve too, but touches no throttle and says how it could.
+    let qemu = FakeQemu::start(Script::migrate(not_converging_then(at("completed"))));
+    let run = migrate(&qemu, &["--policy", "bda-plus", "--deadline", "1s", "--on-unmet", "log"]);
+    let record = qemu.finish();
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("--on-unmet auto-converge would let QEMU do it"), "{run:#?}");
+    assert!(record.set_parameters.iter().all(|p| throttle(p).is_none()), "{record:#?}");
+    record.assert_restored();
+}
+
+#[test]
 fn log_only_says_so_and_touches_no_throttle() {
     let qemu = FakeQemu::start(Script::migrate(not_converging_then(at("completed"))));
     let run = migrate(&qemu, &[]);
@@ -83,10 +117,14 @@ fn cancel_cancels_at_the_event_and_restores_the_caps() {
 
 #[test]
 fn attach_cannot_turn_auto_converge_on_in_a_running_migration() {
-    let qemu = FakeQemu::start(Script::attach(not_converging_then(at("completed"))));
-    let run = attach(&qemu, &["--on-non-convergence", "auto-converge"]);
-    let record = qemu.finish();
-    assert_eq!(run.code, Some(1), "{run:#?}");
-    assert!(run.stderr.contains("the running migration has auto-converge off"), "{run:#?}");
-    record.assert_untouched();
+    for args in
+        [&["--on-non-convergence", "auto-converge"][..], &["--policy", "bda-plus", "--on-unmet", "auto-converge"][..]]
+    {
+        let qemu = FakeQemu::start(Script::attach(not_converging_then(at("completed"))));
+        let run = attach(&qemu, args);
+        let record = qemu.finish();
+        assert_eq!(run.code, Some(1), "{run:#?}");
+        assert!(run.stderr.contains("the running migration has it off"), "{run:#?}");
+        record.assert_untouched();
+    }
 }

@@ -22,6 +22,7 @@ fn steering(records: &[Value]) -> Steering {
         window_us: config["window_us"].as_u64().unwrap(),
         header_overhead_ppm: config["header_overhead_ppm"].as_u64().unwrap(),
         on_non_convergence: OnNonConvergence::Log,
+        throttle_on_unmet: false,
     })
 }
 

@@ -2,7 +2,9 @@
 //! arguments, short buffers and NULL pointers included: no crash (ASan watches every
 //! buffer), a refused call writes no output, and every accepted allocation stays within the
 //! free bandwidth. BDA+ (half the inputs pick it) reports its guards consistently, and an
-//! unmet guard that aborts leaves the migration aborted.
+//! unmet guard that aborts leaves the migration aborted. The link filter, with arbitrary
+//! settings and readings, feeds the `_link` round calls, which also take arbitrary links
+//! and progress, their flags out of range included.
 #![no_main]
 
 use std::ptr;
@@ -31,13 +33,48 @@ struct Config {
     on_unmet: u8,
     deadline_us: u64,
     first_round_reserve: u64,
-    use_defaults: [bool; 14],
+    /// Taken modulo 4: the two sources, and 0 and 3, which are refused.
+    reserve_source: u8,
+    use_defaults: [bool; 15],
+    filter: FilterConfig,
 }
 
+#[derive(Arbitrary, Debug)]
+struct FilterConfig {
+    tick_hz: u64,
+    usage_rise_us: u64,
+    usage_fall_us: u64,
+    service_tau_us: u64,
+    /// Mostly in range (modulo 300), sometimes above 255, which is refused.
+    service_deviations: u16,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Link {
+    capacity: u64,
+    other: u64,
+    service: u64,
+    /// Taken modulo 3: 0 and 1, and 2, which is refused.
+    flag: u8,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Progress {
+    remaining: u64,
+    dirtied: u64,
+    /// Taken modulo 3, as `Link::flag`.
+    flag: u8,
+}
+
+/// One C call. A `BeginLink` or `ReassessLink` without a `link` plans with the filter's last
+/// output.
 #[derive(Arbitrary, Debug)]
 enum Call {
     Begin { capacity: u64, other: u64, dt: u32, null: bool },
     Reassess { capacity: u64, other: u64, dt: u32 },
+    BeginLink { link: Option<Link>, dt: u32 },
+    ReassessLink { link: Option<Link>, progress: Option<Progress>, dt: u32 },
+    Filter { capacity: u64, other: u64, service: u64, measured: u8, dt: u32 },
     End { sent: u64, dirtied: u64, remaining: u64, dt: u32, null: bool },
     StopAndCopy,
     Abort,
@@ -92,6 +129,17 @@ fn check_plan(plan: &bda_plan, status: bda_status, policy: u32, aborted: &mut bo
     }
 }
 
+/// The C form of an arbitrary link.
+fn c_link(link: Link) -> bda_link {
+    bda_link {
+        capacity_bytes_per_s: link.capacity,
+        other_usage_bytes_per_s: link.other,
+        service_reserve_bytes_per_s: link.service,
+        has_service_reserve: u32::from(link.flag % 3),
+        reserved: 0,
+    }
+}
+
 fuzz_target!(|input: Input| {
     let mut cfg = std::mem::MaybeUninit::<bda_config>::zeroed();
     // SAFETY: a valid pointer to writable memory of the struct's size.
@@ -140,6 +188,38 @@ fuzz_target!(|input: Input| {
     if !d[13] {
         cfg.bda_plus_first_round_reserve_bytes_per_s = c.first_round_reserve;
     }
+    if !d[14] {
+        cfg.bda_plus_reserve_source = u32::from(c.reserve_source % 4);
+    }
+
+    let mut filter_cfg = std::mem::MaybeUninit::<bda_link_filter_config>::zeroed();
+    // SAFETY: a valid pointer to writable memory of the struct's size.
+    assert_eq!(unsafe { bda_link_filter_config_default(filter_cfg.as_mut_ptr()) }, bda_status::BDA_OK);
+    // SAFETY: initialised by bda_link_filter_config_default.
+    let mut filter_cfg = unsafe { filter_cfg.assume_init() };
+    let f = &c.filter;
+    filter_cfg.tick_hz = f.tick_hz;
+    filter_cfg.usage_rise_us = f.usage_rise_us;
+    filter_cfg.usage_fall_us = f.usage_fall_us;
+    filter_cfg.service_tau_us = f.service_tau_us;
+    filter_cfg.service_deviations = u32::from(f.service_deviations % 300);
+    // SAFETY: plain words; bda_link_filter_init overwrites it.
+    let mut filter: bda_link_filter = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid. A refused init leaves the filter zeroed, which its
+    // update refuses.
+    let filter_status = unsafe { bda_link_filter_init(&mut filter, &filter_cfg) };
+    assert_eq!(
+        filter_status == bda_status::BDA_OK,
+        f.tick_hz != 0 && f.service_deviations % 300 <= 255,
+        "{filter_status:?}"
+    );
+    let mut filtered = bda_link {
+        capacity_bytes_per_s: 0,
+        other_usage_bytes_per_s: 0,
+        service_reserve_bytes_per_s: 0,
+        has_service_reserve: 0,
+        reserved: 0,
+    };
 
     // SAFETY: bda_state is plain words; bda_init overwrites it.
     let mut state: bda_state = unsafe { std::mem::zeroed() };
@@ -174,6 +254,51 @@ fuzz_target!(|input: Input| {
                     plan.round = u32::MAX;
                     let status = bda_reassess(&mut state, capacity, other, now, &mut plan);
                     check_plan(&plan, status, cfg.policy, &mut aborted);
+                    status
+                }
+                Call::BeginLink { link, dt } => {
+                    now = now.saturating_add(u64::from(dt));
+                    let link = link.map_or(filtered, c_link);
+                    let mut plan = std::mem::MaybeUninit::<bda_plan>::zeroed().assume_init();
+                    plan.round = u32::MAX;
+                    let status = bda_begin_round_link(&mut state, &link, now, &mut plan);
+                    check_plan(&plan, status, cfg.policy, &mut aborted);
+                    status
+                }
+                Call::ReassessLink { link, progress, dt } => {
+                    now = now.saturating_add(u64::from(dt));
+                    let link = link.map_or(filtered, c_link);
+                    let progress = progress.map(|p| bda_progress {
+                        remaining_in_round_bytes: p.remaining,
+                        dirtied_in_round_bytes: p.dirtied,
+                        has_dirtied: u32::from(p.flag % 3),
+                        reserved: 0,
+                    });
+                    let progress_ptr = progress.as_ref().map_or(ptr::null(), ptr::from_ref);
+                    let mut plan = std::mem::MaybeUninit::<bda_plan>::zeroed().assume_init();
+                    plan.round = u32::MAX;
+                    let status = bda_reassess_link(&mut state, &link, progress_ptr, now, &mut plan);
+                    check_plan(&plan, status, cfg.policy, &mut aborted);
+                    status
+                }
+                Call::Filter { capacity, other, service, measured, dt } => {
+                    now = now.saturating_add(u64::from(dt));
+                    let measured = u32::from(measured % 3);
+                    let mut out = filtered;
+                    out.reserved = u32::MAX;
+                    let status = bda_link_filter_update(&mut filter, capacity, other, service, measured, now, &mut out);
+                    if status == bda_status::BDA_OK {
+                        // What the filter hands on is a valid link: usage within capacity,
+                        // a reserve exactly when the service was measured, and at least
+                        // what was just measured.
+                        assert!(out.other_usage_bytes_per_s <= out.capacity_bytes_per_s, "{out:?}");
+                        assert_eq!(out.has_service_reserve, measured);
+                        assert!(measured == 0 || out.service_reserve_bytes_per_s >= service);
+                        assert_eq!(out.reserved, 0);
+                        filtered = out;
+                    } else {
+                        assert_eq!(out.reserved, u32::MAX, "a refused call wrote its output");
+                    }
                     status
                 }
                 Call::End { sent, dirtied, remaining, dt, null } => {

@@ -37,6 +37,7 @@ volatile uint64_t sink;
 
 #if BDA_CALLS
 static bda_state state;
+static bda_link_filter filter;
 static uint64_t storage[WORDS * 10];
 static uint64_t dirty[WORDS];
 static uint64_t send[WORDS];
@@ -51,6 +52,9 @@ int main(void) {
     bda_predictor_result predicted;
     bda_summary summary;
     bda_telemetry telemetry;
+    bda_link_filter_config filter_cfg;
+    bda_link link;
+    bda_progress progress = {PAGES * 4096, 0, 0, 0};
     size_t storage_words = 0, bitmap_words = 0;
     uint64_t now = input_now;
 
@@ -60,6 +64,9 @@ int main(void) {
     cfg.memory_bytes = PAGES * 4096;
     cfg.tick_hz = 1000000;
     consume(bda_init(&state, &cfg));
+    consume(bda_link_filter_config_default(&filter_cfg));
+    filter_cfg.tick_hz = 1000000;
+    consume(bda_link_filter_init(&filter, &filter_cfg));
     consume(bda_predictor_words(&state, &storage_words, &bitmap_words));
     consume(bda_predictor_init(&state, storage, sizeof storage / sizeof storage[0]));
     consume(bda_begin_round(&state, input_capacity, input_usage, now, &plan));
@@ -68,9 +75,11 @@ int main(void) {
     consume(bda_pacer_try_release(&state, now, &release));
     now += 1000;
     consume(bda_reassess(&state, input_capacity, input_usage, now, &plan));
+    consume(bda_link_filter_update(&filter, input_capacity, input_usage, input_usage, 1, now, &link));
+    consume(bda_reassess_link(&state, &link, &progress, now, &plan));
     consume(bda_end_round(&state, PAGES * 4096, 4096, 4096, now, &verdict));
     consume(bda_request_stop_and_copy(&state));
-    consume(bda_begin_round(&state, input_capacity, input_usage, now, &plan));
+    consume(bda_begin_round_link(&state, &link, now, &plan));
     dirty[0] = input_now | 1;
     consume(bda_predictor_plan_round(&state, storage, sizeof storage / sizeof storage[0], dirty, WORDS, send, WORDS,
                                      &predicted));

@@ -3,6 +3,9 @@
  * model of guest memory, a dirtying workload and a shared link, on a simulated clock of
  * microseconds. Every policy (BDA+ included), two workloads.
  *
+ * BDA+ sees the link through bda's link filter, with the VM's own service traffic measured
+ * (so it reserves what it learns of the service), and reassesses with the round's progress.
+ *
  * Checked at every plan (round start and every 100 ms reassessment): the migration rate
  * never exceeds the free bandwidth, and the allocation divides exactly the free bandwidth;
  * a BDA+ guard report is consistent (unmet exactly when the free bandwidth is below the need,
@@ -51,6 +54,11 @@ static unsigned failures;
 /* The other traffic on the link: 200 Mbit/s, 600 Mbit/s one second in three. */
 static uint64_t other_usage(uint64_t now_us) {
     return (now_us / HZ) % 3 == 2 ? UINT64_C(75000000) : UINT64_C(25000000);
+}
+
+/* The VM's own service traffic: 10 MB/s, 30 MB/s one second in four. */
+static uint64_t service_traffic(uint64_t now_us) {
+    return (now_us / HZ) % 4 == 3 ? UINT64_C(30000000) : UINT64_C(10000000);
 }
 
 /* The guest: page versions at the source and the destination, and the dirty log. */
@@ -107,16 +115,18 @@ static void meter_advance(struct round_meter *m, uint64_t now) {
     m->since = now;
 }
 
-/* Plans seen, and those in which a BDA+ guard needed more than the paper's rate. */
+/* Plans seen, those in which a BDA+ guard needed more than the paper's rate, and those
+ * that reserved what was learned of the service. */
 struct plan_count {
     uint64_t plans;
     uint64_t guarded;
+    uint64_t service_reserved;
 };
 
-/* Checks a plan against the link it was made for, and moves the meter to its rate. */
-static void take_plan(const bda_plan *plan, uint32_t policy, uint64_t now, struct round_meter *m,
-                      struct plan_count *count) {
-    uint64_t free_bw = CAPACITY - other_usage(now);
+/* Checks a plan against the free bandwidth it was made for, and moves the meter to its
+ * rate. */
+static void take_plan(const bda_plan *plan, uint32_t policy, uint64_t free_bw, uint64_t now,
+                      struct round_meter *m, struct plan_count *count) {
     CHECK(plan->free_bytes_per_s == free_bw);
     CHECK(plan->migration_bytes_per_s <= plan->free_bytes_per_s);
     CHECK(plan->migration_bytes_per_s + plan->reserved_bytes_per_s == plan->free_bytes_per_s);
@@ -127,6 +137,10 @@ static void take_plan(const bda_plan *plan, uint32_t policy, uint64_t now, struc
         CHECK((plan->guard_unmet != 0) == (plan->guard_needed_bytes_per_s > plan->free_bytes_per_s));
         CHECK(plan->guard_unmet != BDA_UNMET_ABORT); /* an abort returns no plan */
         count->guarded++;
+    }
+    if (plan->rule == BDA_RULE_SERVICE_RESERVE) {
+        CHECK(policy == BDA_POLICY_BDA_PLUS);
+        count->service_reserved++;
     }
     meter_advance(m, now);
     m->rate = plan->migration_bytes_per_s;
@@ -141,6 +155,31 @@ struct result {
     uint64_t downtime_us;
 };
 
+/* Plans a round (`progress` NULL at its start) and returns the free bandwidth the plan was
+ * made for. BDA+ reads the link through the filter, with the service measured; the other
+ * policies get the raw figures. */
+static uint64_t plan_now(bda_state *st, bda_link_filter *filter, uint32_t policy, const bda_progress *progress,
+                         int begin, uint64_t now, bda_plan *plan) {
+    if (policy != BDA_POLICY_BDA_PLUS) {
+        if (begin) {
+            OK(bda_begin_round(st, CAPACITY, other_usage(now), now, plan));
+        } else {
+            OK(bda_reassess(st, CAPACITY, other_usage(now), now, plan));
+        }
+        return CAPACITY - other_usage(now);
+    }
+    bda_link link;
+    OK(bda_link_filter_update(filter, CAPACITY, other_usage(now), service_traffic(now), 1, now, &link));
+    CHECK(link.has_service_reserve == 1 && link.service_reserve_bytes_per_s >= service_traffic(now));
+    CHECK(link.other_usage_bytes_per_s <= CAPACITY);
+    if (begin) {
+        OK(bda_begin_round_link(st, &link, now, plan));
+    } else {
+        OK(bda_reassess_link(st, &link, progress, now, plan));
+    }
+    return link.capacity_bytes_per_s - link.other_usage_bytes_per_s;
+}
+
 static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct guest *g) {
     bda_config cfg;
     OK(bda_config_default(&cfg));
@@ -150,6 +189,11 @@ static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct gues
     cfg.incremental_start_bytes_per_s = 25000000; /* so the link's free share can cut it */
     bda_state st;
     OK(bda_init(&st, &cfg));
+    bda_link_filter_config filter_cfg;
+    OK(bda_link_filter_config_default(&filter_cfg));
+    filter_cfg.tick_hz = HZ;
+    bda_link_filter filter;
+    OK(bda_link_filter_init(&filter, &filter_cfg));
 
     size_t storage_words, bitmap_words;
     OK(bda_predictor_words(&st, &storage_words, &bitmap_words));
@@ -163,14 +207,14 @@ static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct gues
     g->rng = UINT64_C(0x9E3779B97F4A7C15) ^ policy ^ writes_per_s;
     g->writes_per_s = writes_per_s;
 
-    struct result r = {0, {0, 0}, 0, 0, 0};
+    struct result r = {0, {0, 0, 0}, 0, 0, 0};
     uint64_t now = 0, next_reassess = REASSESS_EVERY;
     const uint64_t burst = 2 * PAGE; /* the default: two units of one page */
     for (;;) {
         bda_plan plan;
         struct round_meter meter = {0, now, 0};
-        OK(bda_begin_round(&st, CAPACITY, other_usage(now), now, &plan));
-        take_plan(&plan, policy, now, &meter, &r.plans);
+        uint64_t free_bw = plan_now(&st, &filter, policy, NULL, 1, now, &plan);
+        take_plan(&plan, policy, free_bw, now, &meter, &r.plans);
         if (plan.kind == BDA_ROUND_STOP_AND_COPY) {
             g->paused = 1;
         }
@@ -188,7 +232,7 @@ static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct gues
             memset(g->dirty, 0, sizeof g->dirty);
         }
 
-        uint64_t round_start = now, sent = 0;
+        uint64_t round_start = now, sent = 0, to_send = count_bits(send, WORDS);
         for (uint64_t page = 0; page < PAGES; page++) {
             if (!(send[page / 64] >> (page % 64) & 1)) {
                 continue;
@@ -205,8 +249,9 @@ static struct result migrate(uint32_t policy, uint64_t writes_per_s, struct gues
                     now = next_reassess;
                     next_reassess += REASSESS_EVERY;
                     run_guest(g, now);
-                    OK(bda_reassess(&st, CAPACITY, other_usage(now), now, &plan));
-                    take_plan(&plan, policy, now, &meter, &r.plans);
+                    bda_progress progress = {(to_send - sent) * PAGE, count_bits(g->dirty, WORDS) * PAGE, 1, 0};
+                    free_bw = plan_now(&st, &filter, policy, &progress, 0, now, &plan);
+                    take_plan(&plan, policy, free_bw, now, &meter, &r.plans);
                     CHECK(!plan.stalled);
                 } else {
                     now = until;
@@ -272,11 +317,14 @@ int main(void) {
     for (uint32_t policy = BDA_POLICY_BDA; policy <= BDA_POLICY_BDA_PLUS; policy++) {
         for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++) {
             struct result r = migrate(policy, workloads[w], &guest);
-            printf("%-11s %6llu writes/s: %2u rounds, %5llu plans (%5llu guarded), %6llu pages sent, %8.3f s, "
-                   "downtime %7.3f ms\n",
+            printf("%-11s %6llu writes/s: %2u rounds, %5llu plans (%5llu guarded, %5llu service reserve), "
+                   "%6llu pages sent, %8.3f s, downtime %7.3f ms\n",
                    names[policy], (unsigned long long)workloads[w], (unsigned)r.rounds,
                    (unsigned long long)r.plans.plans, (unsigned long long)r.plans.guarded,
+                   (unsigned long long)r.plans.service_reserved,
                    (unsigned long long)r.sent_pages, (double)r.total_us / 1e6, (double)r.downtime_us / 1e3);
+            /* BDA+ reserved what it learned of the service in its live rounds. */
+            CHECK(policy != BDA_POLICY_BDA_PLUS || r.plans.service_reserved > 0);
             runs++;
         }
     }

@@ -170,12 +170,12 @@ static void test_bda_config_default(void) {
     CHECK(cfg.stall_after_us == 10000000);
     CHECK(cfg.pacer_unit_bytes == 0 && cfg.pacer_burst_bytes == 0);
     CHECK(cfg.predictor_history_rounds == 8 && cfg.predictor_threshold_ppm == 500000);
-    CHECK(cfg.predictor_max_deferrals == 3 && cfg.reserved == 0);
+    CHECK(cfg.predictor_max_deferrals == 3 && cfg.bda_plus_reserve_source == BDA_RESERVE_SERVICE_TRAFFIC);
     CHECK(cfg.bda_plus_max_dirty_ratio_ppm == 500000 && cfg.bda_plus_on_unmet == BDA_UNMET_TAKE_RESERVE);
     CHECK(cfg.bda_plus_deadline_us == 0 && cfg.bda_plus_first_round_reserve_bytes_per_s == 0);
-    /* The BDA+ fields come after every field of the previous version, which ended at
-     * `reserved`. */
-    CHECK(offsetof(bda_config, bda_plus_max_dirty_ratio_ppm) == offsetof(bda_config, reserved) + 4);
+    /* The BDA+ fields come after every field of the previous version, which ended at what
+     * is now `bda_plus_reserve_source`. */
+    CHECK(offsetof(bda_config, bda_plus_max_dirty_ratio_ppm) == offsetof(bda_config, bda_plus_reserve_source) + 4);
     CHECK(sizeof(bda_config) == offsetof(bda_config, bda_plus_first_round_reserve_bytes_per_s) + 8);
 
     /* The defaults alone are refused for what has no default. */
@@ -241,6 +241,8 @@ static void unmet_under_bda(bda_config *c) {
     c->policy = BDA_POLICY_BDA;
     c->bda_plus_on_unmet = 0;
 }
+static void reserve_source_zero(bda_config *c) { c->bda_plus_reserve_source = 0; }
+static void reserve_source_three(bda_config *c) { c->bda_plus_reserve_source = 3; }
 
 static const struct bad_field bad_fields[] = {
     {"size below", size_small, BDA_ERR_CONFIG_SIZE},
@@ -282,6 +284,8 @@ static const struct bad_field bad_fields[] = {
     {"unmet action 4", unmet_four, BDA_ERR_UNMET_ACTION_UNKNOWN},
     {"unmet action max", unmet_max, BDA_ERR_UNMET_ACTION_UNKNOWN},
     {"unmet action 0 under BDA", unmet_under_bda, BDA_ERR_UNMET_ACTION_UNKNOWN},
+    {"reserve source 0", reserve_source_zero, BDA_ERR_RESERVE_SOURCE_UNKNOWN},
+    {"reserve source 3", reserve_source_three, BDA_ERR_RESERVE_SOURCE_UNKNOWN},
 };
 
 static void test_bda_init(void) {
@@ -344,7 +348,7 @@ static void test_bda_init(void) {
     cfg.predictor_history_rounds = 1;
     cfg.predictor_threshold_ppm = 1000000;
     cfg.predictor_max_deferrals = 15;
-    cfg.reserved = UINT32_MAX; /* ignored */
+    cfg.bda_plus_reserve_source = BDA_RESERVE_DIRTY_RATE;
     cfg.policy = BDA_POLICY_BDA_PLUS;
     cfg.bda_plus_max_dirty_ratio_ppm = 1000000;
     cfg.bda_plus_on_unmet = BDA_UNMET_ABORT;
@@ -532,6 +536,181 @@ static void test_bda_reassess(void) {
     EXPECT(bda_begin_round(&st, 10 * MB, 0, 0, &plan), BDA_OK);
     EXPECT(bda_abort(&st), BDA_OK);
     EXPECT(bda_reassess(&st, 1, 0, 0, &plan), BDA_ERR_MIGRATION_ABORTED);
+}
+
+/* A link of `capacity` with `usage` of other traffic and, if `has`, a service reserve. */
+static bda_link link_of(uint64_t capacity, uint64_t usage, uint64_t service, uint32_t has) {
+    bda_link link = {capacity, usage, service, has, 0};
+    return link;
+}
+
+static void test_bda_begin_round_link(void) {
+    bda_config cfg = quiet();
+    cfg.policy = BDA_POLICY_BDA_PLUS;
+    cfg.bda_floor_ppm = 0;
+    bda_state st, zeroed;
+    bda_plan plan, before;
+    memset(&zeroed, 0, sizeof zeroed);
+    init(&st, &cfg);
+    bda_link link = link_of(10 * MB, 0, 2 * MB, 1);
+    EXPECT(bda_begin_round_link(NULL, &link, 0, &plan), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_begin_round_link(&st, NULL, 0, &plan), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_begin_round_link(&st, &link, 0, NULL), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_begin_round_link(&zeroed, &link, 0, &plan), BDA_ERR_STATE_NOT_INITIALISED);
+    memset(&plan, 0x11, sizeof plan);
+    before = plan;
+    bda_link bad = link_of(10 * MB, 0, 2 * MB, 2);
+    EXPECT(bda_begin_round_link(&st, &bad, 0, &plan), BDA_ERR_SERVICE_RESERVE_FLAG_INVALID);
+    bad = link_of(1, 2, 0, 0);
+    EXPECT(bda_begin_round_link(&st, &bad, 0, &plan), BDA_ERR_USAGE_ABOVE_CAPACITY);
+    CHECK(memcmp(&plan, &before, sizeof plan) == 0);
+
+    /* Round 1 keeps the measured 2 MB/s for the service; round 2, after 3 MB/s of dirtying,
+     * keeps the 4 MB/s measured then instead of the paper's U = 3 MB/s. */
+    EXPECT(bda_begin_round_link(&st, &link, 0, &plan), BDA_OK);
+    check_plan(&plan, 10 * MB, 0);
+    CHECK(plan.rule == BDA_RULE_FIRST_ROUND && plan.reserved_bytes_per_s == 2 * MB);
+    EXPECT(bda_begin_round_link(&st, &link, 0, &plan), BDA_ERR_ROUND_IN_PROGRESS);
+    bda_verdict verdict;
+    EXPECT(bda_end_round(&st, MB, 3 * MB, 3 * MB, 1000, &verdict), BDA_OK);
+    link = link_of(10 * MB, 0, 4 * MB, 1);
+    EXPECT(bda_begin_round_link(&st, &link, 1000, &plan), BDA_OK);
+    CHECK(plan.rule == BDA_RULE_SERVICE_RESERVE && plan.migration_bytes_per_s == 6 * MB);
+    /* A reserve above the free bandwidth leaves the migration nothing (the floor is off),
+     * and the convergence guard then takes what it needs back: U / (1/2) = 6 MB/s. */
+    link = link_of(UINT64_MAX, 0, UINT64_MAX, 1);
+    EXPECT(bda_reassess_link(&st, &link, NULL, 1100, &plan), BDA_OK);
+    check_plan(&plan, UINT64_MAX, 0);
+    CHECK(plan.rule == BDA_RULE_CONVERGENCE_GUARD && plan.migration_bytes_per_s == 6 * MB);
+
+    /* Without a measurement, or under BDA_RESERVE_DIRTY_RATE, the paper's reserve. */
+    cfg.bda_plus_reserve_source = BDA_RESERVE_DIRTY_RATE;
+    init(&st, &cfg);
+    link = link_of(10 * MB, 0, 2 * MB, 1);
+    EXPECT(bda_begin_round_link(&st, &link, 0, &plan), BDA_OK);
+    CHECK(plan.rule == BDA_RULE_FIRST_ROUND && plan.migration_bytes_per_s == 10 * MB && plan.reserved_bytes_per_s == 0);
+}
+
+static void test_bda_reassess_link(void) {
+    bda_config cfg = quiet();
+    cfg.policy = BDA_POLICY_BDA_PLUS;
+    cfg.memory_bytes = 100 * MB;
+    cfg.bda_first_round_bytes_per_s = MB;
+    cfg.bda_plus_deadline_us = 20000000;
+    bda_state st, zeroed;
+    bda_plan plan, before;
+    memset(&zeroed, 0, sizeof zeroed);
+    init(&st, &cfg);
+    bda_link link = link_of(100 * MB, 0, 0, 0);
+    bda_progress progress = {60 * MB, 10 * MB, 1, 0};
+    EXPECT(bda_reassess_link(&st, &link, &progress, 0, &plan), BDA_ERR_NO_ROUND_IN_PROGRESS);
+    EXPECT(bda_reassess_link(NULL, &link, &progress, 0, &plan), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_reassess_link(&st, NULL, &progress, 0, &plan), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_reassess_link(&st, &link, &progress, 0, NULL), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_reassess_link(&zeroed, &link, &progress, 0, &plan), BDA_ERR_STATE_NOT_INITIALISED);
+
+    EXPECT(bda_begin_round_link(&st, &link, 0, &plan), BDA_OK);
+    /* 5 s in, 60 MB left and 10 MB dirtied: 70 MB in half the 15 s left, plus U = 2 MB/s. */
+    EXPECT(bda_reassess_link(&st, &link, &progress, 5000, &plan), BDA_OK);
+    check_plan(&plan, 100 * MB, 0);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 11333334);
+    /* Not measured: round 1's dirtying is unknown, so the round aims at its own target, half
+     * the deadline (5 s left): 60 MB / 5 s. */
+    progress.has_dirtied = 0;
+    EXPECT(bda_reassess_link(&st, &link, &progress, 5000, &plan), BDA_OK);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 12 * MB);
+    /* NULL progress: bda_reassess. */
+    bda_plan plain;
+    EXPECT(bda_reassess_link(&st, &link, NULL, 5000, &plan), BDA_OK);
+    EXPECT(bda_reassess(&st, 100 * MB, 0, 5000, &plain), BDA_OK);
+    /* Field by field: a plan written by bda leaves its padding bytes undefined. */
+    CHECK(plan.round == plain.round && plan.kind == plain.kind && plan.rule == plain.rule);
+    CHECK(plan.migration_bytes_per_s == plain.migration_bytes_per_s);
+    CHECK(plan.reserved_bytes_per_s == plain.reserved_bytes_per_s && plan.guard == plain.guard);
+    CHECK(plan.guard_needed_bytes_per_s == plain.guard_needed_bytes_per_s);
+
+    memset(&plan, 0x11, sizeof plan);
+    before = plan;
+    progress.has_dirtied = 2;
+    EXPECT(bda_reassess_link(&st, &link, &progress, 5000, &plan), BDA_ERR_DIRTIED_FLAG_INVALID);
+    progress.has_dirtied = 1;
+    bda_link bad = link_of(10 * MB, 0, 0, UINT32_MAX);
+    EXPECT(bda_reassess_link(&st, &bad, &progress, 5000, &plan), BDA_ERR_SERVICE_RESERVE_FLAG_INVALID);
+    alignas(8) unsigned char raw[sizeof(bda_progress) + 8];
+    memcpy(raw + 4, &progress, sizeof progress);
+    EXPECT(bda_reassess_link(&st, &link, (const bda_progress *)(const void *)(raw + 4), 5000, &plan),
+           BDA_ERR_MISALIGNED_POINTER);
+    CHECK(memcmp(&plan, &before, sizeof plan) == 0);
+    /* Extremes are accepted. */
+    progress.remaining_in_round_bytes = UINT64_MAX;
+    progress.dirtied_in_round_bytes = UINT64_MAX;
+    EXPECT(bda_reassess_link(&st, &link, &progress, UINT64_MAX, &plan), BDA_OK);
+    check_plan(&plan, 100 * MB, 0);
+}
+
+static void test_bda_link_filter_config_default(void) {
+    bda_link_filter_config fc;
+    memset(&fc, 0x5A, sizeof fc);
+    EXPECT(bda_link_filter_config_default(NULL), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_link_filter_config_default(&fc), BDA_OK);
+    CHECK(fc.tick_hz == 0 && fc.usage_rise_us == 0 && fc.usage_fall_us == 1000000);
+    CHECK(fc.service_tau_us == 1000000 && fc.service_deviations == 2 && fc.reserved == 0);
+}
+
+static void test_bda_link_filter_init(void) {
+    bda_link_filter_config fc;
+    bda_link_filter filter, untouched;
+    EXPECT(bda_link_filter_config_default(&fc), BDA_OK);
+    memset(&filter, 0x5A, sizeof filter);
+    untouched = filter;
+    EXPECT(bda_link_filter_init(&filter, &fc), BDA_ERR_TICK_HZ_ZERO);
+    fc.tick_hz = 1000;
+    fc.service_deviations = 256;
+    EXPECT(bda_link_filter_init(&filter, &fc), BDA_ERR_SERVICE_DEVIATIONS_OUT_OF_RANGE);
+    CHECK(memcmp(&filter, &untouched, sizeof filter) == 0);
+    EXPECT(bda_link_filter_init(NULL, &fc), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_link_filter_init(&filter, NULL), BDA_ERR_NULL_POINTER);
+    fc.service_deviations = 255;
+    fc.usage_rise_us = UINT64_MAX;
+    fc.usage_fall_us = UINT64_MAX;
+    fc.service_tau_us = UINT64_MAX;
+    fc.reserved = UINT32_MAX; /* ignored */
+    fc.tick_hz = UINT64_MAX;
+    EXPECT(bda_link_filter_init(&filter, &fc), BDA_OK);
+}
+
+static void test_bda_link_filter_update(void) {
+    bda_link_filter_config fc;
+    bda_link_filter filter, zeroed;
+    bda_link link, before;
+    memset(&zeroed, 0, sizeof zeroed);
+    EXPECT(bda_link_filter_config_default(&fc), BDA_OK);
+    fc.tick_hz = 1000;
+    EXPECT(bda_link_filter_init(&filter, &fc), BDA_OK);
+    EXPECT(bda_link_filter_update(&zeroed, 10 * MB, 0, 0, 0, 0, &link), BDA_ERR_LINK_FILTER_NOT_INITIALISED);
+    EXPECT(bda_link_filter_update(NULL, 10 * MB, 0, 0, 0, 0, &link), BDA_ERR_NULL_POINTER);
+    EXPECT(bda_link_filter_update(&filter, 10 * MB, 0, 0, 0, 0, NULL), BDA_ERR_NULL_POINTER);
+    memset(&link, 0x11, sizeof link);
+    before = link;
+    EXPECT(bda_link_filter_update(&filter, 1, 2, 0, 0, 0, &link), BDA_ERR_USAGE_ABOVE_CAPACITY);
+    EXPECT(bda_link_filter_update(&filter, 1, 0, 0, 2, 0, &link), BDA_ERR_SERVICE_MEASURED_FLAG_INVALID);
+    CHECK(memcmp(&link, &before, sizeof link) == 0);
+
+    /* A steady 2 MB/s service beside 1 MB/s of other traffic, every 100 ms for 5 s. */
+    for (uint64_t now = 0; now <= 5000; now += 100) {
+        EXPECT(bda_link_filter_update(&filter, 10 * MB, MB, 2 * MB, 1, now, &link), BDA_OK);
+    }
+    CHECK(link.capacity_bytes_per_s == 10 * MB && link.other_usage_bytes_per_s == MB);
+    CHECK(link.has_service_reserve == 1 && link.service_reserve_bytes_per_s == 2 * MB);
+    /* One quiet reading: U_used falls a tenth of the way; the service is not measured. */
+    EXPECT(bda_link_filter_update(&filter, 10 * MB, 0, 0, 0, 5100, &link), BDA_OK);
+    CHECK(link.other_usage_bytes_per_s == 909090 && link.has_service_reserve == 0);
+    /* A burst of the service shows at once. */
+    EXPECT(bda_link_filter_update(&filter, 10 * MB, MB, 6 * MB, 1, 5200, &link), BDA_OK);
+    CHECK(link.service_reserve_bytes_per_s == 6 * MB);
+    /* Extremes saturate; a clock that goes back counts as no time passed. */
+    EXPECT(bda_link_filter_update(&filter, UINT64_MAX, UINT64_MAX, UINT64_MAX, 1, 0, &link), BDA_OK);
+    CHECK(link.other_usage_bytes_per_s == UINT64_MAX && link.service_reserve_bytes_per_s == UINT64_MAX);
 }
 
 static void test_bda_request_stop_and_copy(void) {
@@ -1350,6 +1529,11 @@ int main(void) {
     test_bda_init();
     test_bda_begin_round();
     test_bda_reassess();
+    test_bda_begin_round_link();
+    test_bda_reassess_link();
+    test_bda_link_filter_config_default();
+    test_bda_link_filter_init();
+    test_bda_link_filter_update();
     test_bda_end_round();
     test_bda_request_stop_and_copy();
     test_bda_abort();
@@ -1381,6 +1565,6 @@ int main(void) {
             fprintf(stderr, "status %u (%s) was never returned by a test\n", (unsigned)code, bda_status_str(code));
         }
     }
-    printf("test_api: 21 tests, %u checks, %u statuses, %u failures\n", checks, statuses, failures);
+    printf("test_api: 26 tests, %u checks, %u statuses, %u failures\n", checks, statuses, failures);
     return failures == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -58,6 +58,9 @@ enum Policy {
     Pca,
     /// bda-qemu with BDA+ (its defaults; the service's reserve learned from its interface).
     BdaPlus,
+    /// BDA+ that keeps the reserve when a guard cannot be met and lets QEMU's auto-converge
+    /// slow the guest instead (`--on-unmet auto-converge`).
+    BdaPlusAutoConverge,
 }
 
 #[derive(Subcommand)]
@@ -467,10 +470,13 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
                 Policy::Static => "static",
                 Policy::Incremental => "incremental",
                 Policy::Pca => "pca",
-                Policy::BdaPlus => "bda-plus",
+                Policy::BdaPlus | Policy::BdaPlusAutoConverge => "bda-plus",
                 _ => "bda",
             };
             bda.args(["--policy", name, "--max-time", &format!("{}s", args.max_time.as_secs())]);
+            if policy == Policy::BdaPlusAutoConverge {
+                bda.args(["--on-unmet", "auto-converge"]);
+            }
             if let Some(overhead) = &args.header_overhead {
                 bda.args(["--header-overhead", overhead]);
             }
