@@ -155,8 +155,9 @@ enum bda_status
    */
   BDA_ERR_NULL_POINTER = 1,
   /**
-   * A pointer argument was not aligned for its type (8 bytes for `bda_state`, `bda_config`
-   * and the `uint64_t` buffers).
+   * A pointer argument was not aligned for its type (8 bytes for `bda_state`, `bda_config`,
+   * `bda_link_filter`, `bda_link_filter_config`, `bda_link`, `bda_progress` and the
+   * `uint64_t` buffers).
    */
   BDA_ERR_MISALIGNED_POINTER = 2,
   /**
@@ -196,7 +197,7 @@ enum bda_status
    */
   BDA_ERR_PAGE_SIZE_INVALID = 103,
   /**
-   * `bda_config.tick_hz` is zero.
+   * `bda_config.tick_hz` (or `bda_link_filter_config.tick_hz`) is zero.
    */
   BDA_ERR_TICK_HZ_ZERO = 104,
   /**
@@ -274,11 +275,12 @@ enum bda_status
    */
   BDA_ERR_DIRTIED_FLAG_INVALID = 203,
   /**
-   * `bda_begin_round` while a round is running.
+   * `bda_begin_round` or `bda_begin_round_link` while a round is running.
    */
   BDA_ERR_ROUND_IN_PROGRESS = 300,
   /**
-   * `bda_end_round`, `bda_reassess` or `bda_predictor_plan_round` with no round running.
+   * `bda_end_round`, `bda_reassess`, `bda_reassess_link` or `bda_predictor_plan_round` with
+   * no round running.
    */
   BDA_ERR_NO_ROUND_IN_PROGRESS = 301,
   /**
@@ -302,10 +304,10 @@ enum bda_status
    */
   BDA_ERR_FIRST_ROUND = 306,
   /**
-   * `bda_begin_round` or `bda_reassess` under BDA+ with `BDA_UNMET_ABORT`: a guard needed
-   * more than the free bandwidth, so bda aborted the migration (unlike every other
-   * refusal, this one changes the state: it is aborted, and the telemetry counts the
-   * unmet guard). No plan is written; stop sending (the pacer keeps its last rate). Every
+   * A round call that plans (`bda_begin_round`, `bda_reassess` or their `_link` forms)
+   * under BDA+ with `BDA_UNMET_ABORT`: a guard needed more than the free bandwidth, so bda
+   * aborted the migration (unlike every other refusal, this one changes the state: it is
+   * aborted, and the telemetry counts the unmet guard). No plan is written; stop sending (the pacer keeps its last rate). Every
    * later round call returns `BDA_ERR_MIGRATION_ABORTED`, the status that follows the
    * caller's own `bda_abort`.
    */
@@ -709,6 +711,7 @@ typedef struct bda_config {
    * (default `BDA_RESERVE_SERVICE_TRAFFIC`: the reserve a `bda_link` carries, learned
    * from the service's measured traffic, where the round call was given one; the paper's
    * dirty-rate reserve otherwise, so without service measurements nothing changes).
+   * Checked under every policy, as every field is: 0 is refused.
    */
   uint32_t bda_plus_reserve_source;
   /**

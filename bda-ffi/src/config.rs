@@ -149,6 +149,7 @@ pub struct bda_config {
     /// (default `BDA_RESERVE_SERVICE_TRAFFIC`: the reserve a `bda_link` carries, learned
     /// from the service's measured traffic, where the round call was given one; the paper's
     /// dirty-rate reserve otherwise, so without service measurements nothing changes).
+    /// Checked under every policy, as every field is: 0 is refused.
     pub bda_plus_reserve_source: u32,
     /// BDA+: `rho_max`, the largest accepted ratio of the dirty rate to the migration rate,
     /// in parts per million (1..1000000; default 500000: the dirty set at least halves each

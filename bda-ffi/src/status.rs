@@ -26,8 +26,9 @@ pub enum bda_status {
     BDA_OK = 0,
     /// A pointer argument was NULL.
     BDA_ERR_NULL_POINTER = 1,
-    /// A pointer argument was not aligned for its type (8 bytes for `bda_state`, `bda_config`
-    /// and the `uint64_t` buffers).
+    /// A pointer argument was not aligned for its type (8 bytes for `bda_state`, `bda_config`,
+    /// `bda_link_filter`, `bda_link_filter_config`, `bda_link`, `bda_progress` and the
+    /// `uint64_t` buffers).
     BDA_ERR_MISALIGNED_POINTER = 2,
     /// The state was not initialised by `bda_init` (its first word does not hold bda's marker,
     /// as in a zero-filled state).
@@ -51,7 +52,7 @@ pub enum bda_status {
     BDA_ERR_MEMORY_ZERO = 102,
     /// `bda_config.page_size_bytes` is not a power of two from 4096 to 2^30.
     BDA_ERR_PAGE_SIZE_INVALID = 103,
-    /// `bda_config.tick_hz` is zero.
+    /// `bda_config.tick_hz` (or `bda_link_filter_config.tick_hz`) is zero.
     BDA_ERR_TICK_HZ_ZERO = 104,
     /// `bda_config.bda_floor_ppm` is above 1,000,000.
     BDA_ERR_FLOOR_OUT_OF_RANGE = 105,
@@ -95,9 +96,10 @@ pub enum bda_status {
     BDA_ERR_DIRTIED_FLAG_INVALID = 203,
 
     // The round state machine: 300..399.
-    /// `bda_begin_round` while a round is running.
+    /// `bda_begin_round` or `bda_begin_round_link` while a round is running.
     BDA_ERR_ROUND_IN_PROGRESS = 300,
-    /// `bda_end_round`, `bda_reassess` or `bda_predictor_plan_round` with no round running.
+    /// `bda_end_round`, `bda_reassess`, `bda_reassess_link` or `bda_predictor_plan_round` with
+    /// no round running.
     BDA_ERR_NO_ROUND_IN_PROGRESS = 301,
     /// A call after the stop-and-copy round ended.
     BDA_ERR_MIGRATION_COMPLETE = 302,
@@ -109,10 +111,10 @@ pub enum bda_status {
     BDA_ERR_MIGRATION_NOT_COMPLETE = 305,
     /// `bda_predictor_plan_round` in round 1, which sends all of memory.
     BDA_ERR_FIRST_ROUND = 306,
-    /// `bda_begin_round` or `bda_reassess` under BDA+ with `BDA_UNMET_ABORT`: a guard needed
-    /// more than the free bandwidth, so bda aborted the migration (unlike every other
-    /// refusal, this one changes the state: it is aborted, and the telemetry counts the
-    /// unmet guard). No plan is written; stop sending (the pacer keeps its last rate). Every
+    /// A round call that plans (`bda_begin_round`, `bda_reassess` or their `_link` forms)
+    /// under BDA+ with `BDA_UNMET_ABORT`: a guard needed more than the free bandwidth, so bda
+    /// aborted the migration (unlike every other refusal, this one changes the state: it is
+    /// aborted, and the telemetry counts the unmet guard). No plan is written; stop sending (the pacer keeps its last rate). Every
     /// later round call returns `BDA_ERR_MIGRATION_ABORTED`, the status that follows the
     /// caller's own `bda_abort`.
     BDA_ERR_GUARD_UNMET = 307,
@@ -178,7 +180,7 @@ messages! {
     BDA_ERR_POLICY_UNKNOWN => "config: policy is not a BDA_POLICY_* value",
     BDA_ERR_MEMORY_ZERO => "config: memory_bytes is zero",
     BDA_ERR_PAGE_SIZE_INVALID => "config: page_size_bytes is not a power of two in 4096..2^30",
-    BDA_ERR_TICK_HZ_ZERO => "config: tick_hz is zero",
+    BDA_ERR_TICK_HZ_ZERO => "config: tick_hz is zero (bda_config or bda_link_filter_config)",
     BDA_ERR_FLOOR_OUT_OF_RANGE => "config: bda_floor_ppm is above 1000000",
     BDA_ERR_COEFFICIENTS_UNKNOWN => "config: bda_coefficients is not a BDA_COEFFICIENTS_* value",
     BDA_ERR_INCREMENTAL_START_ABOVE_CEILING => "config: incremental start rate is above its ceiling",

@@ -150,6 +150,9 @@ enum Throttle {
     Held,
     /// Released to the settings found.
     Released,
+    /// Not bda-qemu's business, and already said so (auto-converge was on in a running
+    /// migration): said once, however often the controller asks.
+    Foreign,
 }
 
 /// The throttle bda-qemu holds auto-converge at until the event: QEMU's smallest settings.
@@ -531,8 +534,9 @@ impl Session<'_> {
                     pct(max)
                 ));
             }
-            Throttle::Released => {}
+            Throttle::Released | Throttle::Foreign => {}
             Throttle::Untouched => {
+                self.throttle = Throttle::Foreign;
                 self.note("auto-converge was already on in the running migration: QEMU throttles by its own rule");
             }
         }
@@ -546,7 +550,7 @@ impl Session<'_> {
             return Ok(None);
         }
         let found = self.found;
-        let throttled = self.throttle != Throttle::Untouched;
+        let throttled = matches!(self.throttle, Throttle::Held | Throttle::Released);
         let parameters = qmp::MigrateSetParameters {
             max_bandwidth: found.max_bandwidth,
             avail_switchover_bandwidth: found.switchover.filter(|_| self.switchover_supported),

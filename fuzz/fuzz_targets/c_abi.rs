@@ -277,7 +277,22 @@ fuzz_target!(|input: Input| {
                     let progress_ptr = progress.as_ref().map_or(ptr::null(), ptr::from_ref);
                     let mut plan = std::mem::MaybeUninit::<bda_plan>::zeroed().assume_init();
                     plan.round = u32::MAX;
+                    // Without progress it is bda_reassess: the same call on a snapshot of
+                    // the state (a state holds no pointers, so a copy is independent).
+                    let mut snapshot: bda_state = ptr::read(&state);
                     let status = bda_reassess_link(&mut state, &link, progress_ptr, now, &mut plan);
+                    if progress.is_none() && link.has_service_reserve == 0 {
+                        let mut plain = std::mem::MaybeUninit::<bda_plan>::zeroed().assume_init();
+                        plain.round = u32::MAX;
+                        let plain_status = bda_reassess(
+                            &mut snapshot,
+                            link.capacity_bytes_per_s,
+                            link.other_usage_bytes_per_s,
+                            now,
+                            &mut plain,
+                        );
+                        assert_eq!((plain_status, plain), (status, plan), "NULL progress is not bda_reassess");
+                    }
                     check_plan(&plan, status, cfg.policy, &mut aborted);
                     status
                 }
@@ -286,7 +301,11 @@ fuzz_target!(|input: Input| {
                     let measured = u32::from(measured % 3);
                     let mut out = filtered;
                     out.reserved = u32::MAX;
+                    let before: bda_link_filter = ptr::read(&filter);
                     let status = bda_link_filter_update(&mut filter, capacity, other, service, measured, now, &mut out);
+                    if filter_status != bda_status::BDA_OK {
+                        assert_eq!(status, bda_status::BDA_ERR_LINK_FILTER_NOT_INITIALISED);
+                    }
                     if status == bda_status::BDA_OK {
                         // What the filter hands on is a valid link: usage within capacity,
                         // a reserve exactly when the service was measured, and at least
@@ -298,6 +317,18 @@ fuzz_target!(|input: Input| {
                         filtered = out;
                     } else {
                         assert_eq!(out.reserved, u32::MAX, "a refused call wrote its output");
+                        // SAFETY: plain words, both initialised.
+                        let (a, b) = (
+                            std::slice::from_raw_parts(
+                                ptr::from_ref(&before).cast::<u8>(),
+                                size_of::<bda_link_filter>(),
+                            ),
+                            std::slice::from_raw_parts(
+                                ptr::from_ref(&filter).cast::<u8>(),
+                                size_of::<bda_link_filter>(),
+                            ),
+                        );
+                        assert_eq!(a, b, "a refused call changed the filter");
                     }
                     status
                 }

@@ -563,6 +563,9 @@ static void test_bda_begin_round_link(void) {
     EXPECT(bda_begin_round_link(&st, &bad, 0, &plan), BDA_ERR_SERVICE_RESERVE_FLAG_INVALID);
     bad = link_of(1, 2, 0, 0);
     EXPECT(bda_begin_round_link(&st, &bad, 0, &plan), BDA_ERR_USAGE_ABOVE_CAPACITY);
+    alignas(8) unsigned char raw[sizeof(bda_link) + 8];
+    memcpy(raw + 4, &link, sizeof link);
+    EXPECT(bda_begin_round_link(&st, (const bda_link *)(const void *)(raw + 4), 0, &plan), BDA_ERR_MISALIGNED_POINTER);
     CHECK(memcmp(&plan, &before, sizeof plan) == 0);
 
     /* Round 1 keeps the measured 2 MB/s for the service; round 2, after 3 MB/s of dirtying,
@@ -670,6 +673,13 @@ static void test_bda_link_filter_init(void) {
     CHECK(memcmp(&filter, &untouched, sizeof filter) == 0);
     EXPECT(bda_link_filter_init(NULL, &fc), BDA_ERR_NULL_POINTER);
     EXPECT(bda_link_filter_init(&filter, NULL), BDA_ERR_NULL_POINTER);
+    fc.service_deviations = 2;
+    alignas(8) unsigned char raw[sizeof(bda_link_filter) + sizeof(bda_link_filter_config) + 8];
+    memcpy(raw + 4, &fc, sizeof fc);
+    EXPECT(bda_link_filter_init(&filter, (const bda_link_filter_config *)(const void *)(raw + 4)),
+           BDA_ERR_MISALIGNED_POINTER);
+    EXPECT(bda_link_filter_init((bda_link_filter *)(void *)(raw + 4), &fc), BDA_ERR_MISALIGNED_POINTER);
+    CHECK(memcmp(&filter, &untouched, sizeof filter) == 0);
     fc.service_deviations = 255;
     fc.usage_rise_us = UINT64_MAX;
     fc.usage_fall_us = UINT64_MAX;
@@ -692,9 +702,18 @@ static void test_bda_link_filter_update(void) {
     EXPECT(bda_link_filter_update(&filter, 10 * MB, 0, 0, 0, 0, NULL), BDA_ERR_NULL_POINTER);
     memset(&link, 0x11, sizeof link);
     before = link;
+    /* Refused readings change neither the output nor the filter (a first reading would be
+     * taken as it is, so a changed filter would show in the next output too). */
+    bda_link_filter snapshot = filter;
     EXPECT(bda_link_filter_update(&filter, 1, 2, 0, 0, 0, &link), BDA_ERR_USAGE_ABOVE_CAPACITY);
     EXPECT(bda_link_filter_update(&filter, 1, 0, 0, 2, 0, &link), BDA_ERR_SERVICE_MEASURED_FLAG_INVALID);
+    alignas(8) unsigned char raw[sizeof(bda_link_filter) + 8];
+    memcpy(raw + 4, &filter, sizeof filter);
+    EXPECT(bda_link_filter_update((bda_link_filter *)(void *)(raw + 4), 1, 0, 0, 0, 0, &link),
+           BDA_ERR_MISALIGNED_POINTER);
+    EXPECT(bda_link_filter_update(&filter, 1, 0, 0, 0, 0, (bda_link *)(void *)(raw + 4)), BDA_ERR_MISALIGNED_POINTER);
     CHECK(memcmp(&link, &before, sizeof link) == 0);
+    CHECK(memcmp(&filter, &snapshot, sizeof filter) == 0);
 
     /* A steady 2 MB/s service beside 1 MB/s of other traffic, every 100 ms for 5 s. */
     for (uint64_t now = 0; now <= 5000; now += 100) {
@@ -708,9 +727,17 @@ static void test_bda_link_filter_update(void) {
     /* A burst of the service shows at once. */
     EXPECT(bda_link_filter_update(&filter, 10 * MB, MB, 6 * MB, 1, 5200, &link), BDA_OK);
     CHECK(link.service_reserve_bytes_per_s == 6 * MB);
+    /* The capacity falls under the smoothed usage: the link is reported full, never
+     * over-full (so the result is always a valid link for a round call). */
+    EXPECT(bda_link_filter_update(&filter, MB / 2, 0, 0, 0, 5300, &link), BDA_OK);
+    CHECK(link.capacity_bytes_per_s == MB / 2 && link.other_usage_bytes_per_s == MB / 2);
     /* Extremes saturate; a clock that goes back counts as no time passed. */
     EXPECT(bda_link_filter_update(&filter, UINT64_MAX, UINT64_MAX, UINT64_MAX, 1, 0, &link), BDA_OK);
     CHECK(link.other_usage_bytes_per_s == UINT64_MAX && link.service_reserve_bytes_per_s == UINT64_MAX);
+    /* Initialising again starts afresh: the next reading is taken as it is. */
+    EXPECT(bda_link_filter_init(&filter, &fc), BDA_OK);
+    EXPECT(bda_link_filter_update(&filter, 10 * MB, 3 * MB, 0, 0, 0, &link), BDA_OK);
+    CHECK(link.other_usage_bytes_per_s == 3 * MB);
 }
 
 static void test_bda_request_stop_and_copy(void) {
