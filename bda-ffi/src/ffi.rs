@@ -29,6 +29,52 @@ pub(crate) fn checked<T>(ptr: *const T) -> Result<NonNull<T>, bda_status> {
     if ptr.is_aligned() { Ok(ptr) } else { Err(bda_status::BDA_ERR_MISALIGNED_POINTER) }
 }
 
+/// The `T` in the caller's opaque storage at `ptr` (a `bda_state` or a `bda_link_filter`),
+/// once its first word holds `magic`, the marker its init wrote; `not_initialised` otherwise
+/// (a zero-filled or foreign struct does not hold it).
+///
+/// # Safety
+///
+/// `T` must be `repr(C)` with a `u64` marker as its first field. `ptr` must be NULL or point
+/// to storage valid for reads of a `T` (the header's struct is at least that large, which
+/// each type asserts), that only bda's functions have written since their init, and that
+/// nobody writes during the returned borrow.
+pub(crate) unsafe fn marked<'a, T>(
+    ptr: *const T,
+    magic: u64,
+    not_initialised: bda_status,
+) -> Result<&'a T, bda_status> {
+    let ptr = checked(ptr)?;
+    // SAFETY: non-NULL and aligned; readable by the contract, and any bits are a `u64`. The
+    // marker is read alone, before the rest is trusted.
+    if unsafe { ptr.cast::<u64>().read() } != magic {
+        return Err(not_initialised);
+    }
+    // SAFETY: the marker says the init wrote a `T` here, and by the contract only bda has
+    // written it since and nobody writes it meanwhile.
+    Ok(unsafe { ptr.as_ref() })
+}
+
+/// [`marked`] for changing the `T`.
+///
+/// # Safety
+///
+/// As for [`marked`], with storage valid for writes too, and nobody else reading or writing
+/// it during the returned borrow.
+pub(crate) unsafe fn marked_mut<'a, T>(
+    ptr: *mut T,
+    magic: u64,
+    not_initialised: bda_status,
+) -> Result<&'a mut T, bda_status> {
+    let mut ptr = checked(ptr.cast_const())?;
+    // SAFETY: as in `marked`.
+    if unsafe { ptr.cast::<u64>().read() } != magic {
+        return Err(not_initialised);
+    }
+    // SAFETY: as in `marked`, and the access is exclusive by the contract.
+    Ok(unsafe { ptr.as_mut() })
+}
+
 /// An output parameter, checked, to be written once on success with [`Out::write`].
 pub(crate) struct Out<T>(NonNull<T>);
 

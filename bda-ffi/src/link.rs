@@ -13,7 +13,7 @@
 
 use bda_core::{BytesPerSec, LinkFilter, LinkFilterConfig, LinkSample, TickHz, Ticks};
 
-use crate::ffi::{Out, checked, status_of};
+use crate::ffi::{Out, checked, marked_mut, status_of};
 use crate::status::bda_status;
 
 /// The link for one of bda's round calls (`bda_begin_round_link`, `bda_reassess_link`), as
@@ -259,15 +259,11 @@ pub unsafe extern "C" fn bda_link_filter_update(
 ) -> bda_status {
     status_of(|| {
         let out = Out::new(smoothed)?;
-        let mut filter = checked(filter.cast_const().cast::<Filter>())?;
-        // SAFETY: non-NULL and aligned; the caller's `bda_link_filter` is at least as large as
-        // a `Filter` (asserted above), and any bit pattern is a valid `u64`.
-        if unsafe { filter.cast::<u64>().read() } != MAGIC {
-            return Err(bda_status::BDA_ERR_LINK_FILTER_NOT_INITIALISED);
-        }
-        // SAFETY: the marker says `bda_link_filter_init` wrote a `Filter` here, only bda has
-        // written it since, and the access is exclusive (the contract).
-        let filter = unsafe { &mut filter.as_mut().filter };
+        // SAFETY: the contract; a `bda_link_filter` is at least as large as a `Filter`
+        // (asserted above), whose first field is the marker.
+        let filter = unsafe {
+            &mut marked_mut(filter.cast::<Filter>(), MAGIC, bda_status::BDA_ERR_LINK_FILTER_NOT_INITIALISED)?.filter
+        };
         let raw = checked_link(capacity_bytes_per_s, other_usage_bytes_per_s)?;
         let service = match service_measured {
             0 => None,

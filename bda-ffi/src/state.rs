@@ -10,7 +10,7 @@
 use bda_core::{AnyPolicy, BytesPerSec, Controller, Pacer, Predictor, PredictorConfigError, Ticks};
 
 use crate::config::bda_config;
-use crate::ffi::{checked, status_of};
+use crate::ffi::{checked, marked, marked_mut, status_of};
 use crate::status::bda_status;
 
 /// `u64` words in a `bda_state`.
@@ -87,16 +87,9 @@ impl Migration {
     /// `state` must be NULL or point to a `bda_state` that is valid for reads, that only
     /// bda's functions have written since `bda_init`, and that nobody writes during the call.
     pub(crate) unsafe fn get<'a>(state: *const bda_state) -> Result<&'a Self, bda_status> {
-        let state = checked(state)?.cast::<Self>();
-        // SAFETY: non-NULL and aligned; the caller's `bda_state` is at least as large as a
-        // `Migration` (asserted above), and any bit pattern is a valid `u64`.
-        let magic = unsafe { state.cast::<u64>().read() };
-        if magic != MAGIC {
-            return Err(bda_status::BDA_ERR_STATE_NOT_INITIALISED);
-        }
-        // SAFETY: the marker says `bda_init` wrote a `Migration` here, and by this
-        // function's contract only bda has written it since; nobody writes it meanwhile.
-        Ok(unsafe { state.as_ref() })
+        // SAFETY: the caller's contract; a `bda_state` is at least as large as a `Migration`
+        // (asserted above), whose first field is the marker.
+        unsafe { marked(state.cast::<Self>(), MAGIC, bda_status::BDA_ERR_STATE_NOT_INITIALISED) }
     }
 
     /// The migration in `state`, for changing.
@@ -105,14 +98,8 @@ impl Migration {
     ///
     /// As for [`Migration::get`], and nobody else reads or writes the state during the call.
     pub(crate) unsafe fn get_mut<'a>(state: *mut bda_state) -> Result<&'a mut Self, bda_status> {
-        let mut state = checked(state.cast_const())?.cast::<Self>();
         // SAFETY: as in `get`.
-        let magic = unsafe { state.cast::<u64>().read() };
-        if magic != MAGIC {
-            return Err(bda_status::BDA_ERR_STATE_NOT_INITIALISED);
-        }
-        // SAFETY: as in `get`, and the access is exclusive by this function's contract.
-        Ok(unsafe { state.as_mut() })
+        unsafe { marked_mut(state.cast::<Self>(), MAGIC, bda_status::BDA_ERR_STATE_NOT_INITIALISED) }
     }
 }
 
