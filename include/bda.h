@@ -99,7 +99,9 @@
 /**
  * `bda_config.bda_plus_on_unmet` (and `bda_plan.guard_unmet`): keep the paper's reserve and
  * ask the caller to slow the guest (QEMU's auto-converge or dirty-limit) until the guard
- * can hold; the migration continues at the paper's rate.
+ * can hold; the migration continues at the paper's rate, or, for the deadline guard, at
+ * the drain `R / T_left` if that is higher (slowing the guest does not send the bytes
+ * already outstanding).
  */
 #define BDA_UNMET_SLOW_GUEST 2
 
@@ -853,7 +855,8 @@ typedef struct bda_link {
  * BDA+: `guard` names the guard that needed more than the paper's rate, if any (the one
  * needing the most when both did). It raised the rate (`rule` is then
  * `BDA_RULE_CONVERGENCE_GUARD` or `BDA_RULE_DEADLINE_GUARD`) unless it was unmet with
- * `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule: throttle the guest then.
+ * `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule (the deadline guard still
+ * raises it to its drain, `R / T_left`, when that is higher): throttle the guest then.
  */
 typedef struct bda_plan {
   /**
@@ -898,9 +901,9 @@ typedef struct bda_plan {
    * BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
    * below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
    * `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
-   * `BDA_UNMET_SLOW_GUEST` (the paper's rate stands; slow the guest's dirtying until the
-   * guard can hold). With `BDA_UNMET_ABORT` the call returns `BDA_ERR_GUARD_UNMET` instead
-   * of a plan.
+   * `BDA_UNMET_SLOW_GUEST` (the paper's rate stands, or the deadline guard's drain where
+   * higher; slow the guest's dirtying until the guard can hold). With `BDA_UNMET_ABORT`
+   * the call returns `BDA_ERR_GUARD_UNMET` instead of a plan.
    */
   uint32_t guard_unmet;
   /**

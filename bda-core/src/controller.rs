@@ -27,7 +27,7 @@
 
 use crate::error::{ControllerConfigError, ControllerError};
 use crate::history::{FullHistory, RateHistory};
-use crate::policy::{Allocation, LinkSample, Policy, RoundContext, RoundKind, Rule, UnmetAction};
+use crate::policy::{Allocation, Delivery, LinkSample, Policy, RoundContext, RoundKind, Rule, UnmetAction};
 use crate::telemetry::Telemetry;
 use crate::units::{Bytes, BytesPerSec, PageSize, TickHz, Ticks};
 use crate::wide::mul;
@@ -355,6 +355,11 @@ pub struct Controller<P, H = FullHistory> {
     last_now: Ticks,
     sent_total: Bytes,
     sent_last_round: Bytes,
+    /// When the latest allocation was planned, and the bytes the round had left then, for
+    /// the delivery a [`reassess_with_progress`](Self::reassess_with_progress) measures;
+    /// `Ticks::MAX` after a plain [`reassess`](Self::reassess), which tells no progress.
+    planned_at: Ticks,
+    remaining_when_planned: Bytes,
     /// Since when the migration rate has been zero; `Ticks::MAX` while it is not (half the
     /// size of an `Option`, which keeps the C state small).
     zero_rate_since: Ticks,
@@ -379,6 +384,8 @@ impl<P: Policy + Clone, H: RateHistory + Default> Controller<P, H> {
             last_now: Ticks::ZERO,
             sent_total: Bytes::ZERO,
             sent_last_round: Bytes::ZERO,
+            planned_at: Ticks::MAX,
+            remaining_when_planned: Bytes::ZERO,
             zero_rate_since: Ticks::MAX,
             round: 0,
             non_convergence_streak: 0,
@@ -410,7 +417,9 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         self.round_started = now;
         let ctx = self.context(kind);
         self.policy.begin_round(&ctx);
-        self.plan(ctx, link, now)
+        let plan = self.plan(ctx, link, now);
+        (self.planned_at, self.remaining_when_planned) = (now, self.to_send);
+        plan
     }
 
     /// Recomputes the current round's allocation for new link figures, keeping the round's
@@ -422,7 +431,9 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
             return Err(self.misuse());
         };
         let now = self.clock(now);
-        self.plan(self.context(kind), link, now)
+        let plan = self.plan(self.context(kind), link, now);
+        self.planned_at = Ticks::MAX;
+        plan
     }
 
     /// [`reassess`](Self::reassess), with how far the current round got: the bytes it still
@@ -430,8 +441,9 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// (`None`: estimated at the last round's dirty rate; round 1 has none). The policy then
     /// sees the migration as it stands `now`: [`RoundContext::elapsed_us`] up to `now`, as
     /// [`RoundContext::to_send`] what is left of the round plus what was dirtied meanwhile,
-    /// and [`RoundContext::dirtying`], the round's own dirty rate so far. Only BDA+'s deadline
-    /// guard reads them.
+    /// [`RoundContext::dirtying`], the round's own dirty rate so far, and
+    /// [`RoundContext::delivered`], what the link delivered since the allocation was last
+    /// planned (by the bytes left then and now). Only BDA+'s deadline guard reads them.
     ///
     /// # Example
     ///
@@ -450,12 +462,15 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// let config = ControllerConfig::new(Bytes(100_000_000), TickHz::MILLIS);
     /// let mut controller: Controller<BdaPlus> = Controller::new(config, policy).unwrap();
     /// let link = LinkSample::new(BytesPerSec(100_000_000), BytesPerSec(0));
-    /// controller.begin_round(link, Ticks(0)).unwrap();
-    /// // 5 s in, 60 MB are left and the guest dirtied 10 MB (2 MB/s): 70 MB are outstanding,
-    /// // and the guard plans to be done in half the 15 s left: 2 + 70/7.5 = 11.33 MB/s.
+    /// // Round 1's guard asks for 100 MB in half the deadline: 10 MB/s.
+    /// let plan = controller.begin_round(link, Ticks(0)).unwrap();
+    /// assert_eq!(plan.allocation.migration, BytesPerSec(10_000_000));
+    /// // 5 s in, 50 MB are left (the link delivered the 10 MB/s) and the guest dirtied
+    /// // 10 MB (2 MB/s): 60 MB are outstanding, and the guard plans to be done by two thirds
+    /// // of the deadline, in the 8.33 s to 13.33 s: 2 + 60/8.33 = 9.2 MB/s.
     /// let plan =
-    ///     controller.reassess_with_progress(link, Bytes(60_000_000), Some(Bytes(10_000_000)), Ticks(5_000)).unwrap();
-    /// assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(11_333_334)));
+    ///     controller.reassess_with_progress(link, Bytes(50_000_000), Some(Bytes(10_000_000)), Ticks(5_000)).unwrap();
+    /// assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(9_200_000)));
     /// ```
     pub fn reassess_with_progress(
         &mut self,
@@ -478,9 +493,27 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
             elapsed_us: now.saturating_sub(self.migration_started).to_micros(tick_hz),
             // No time in the round yet: no rate to tell.
             dirtying: dirtied_in_round.and_then(|d| BytesPerSec::from_bytes_over(d, in_round, tick_hz)),
+            delivered: self.delivered_since_planned(remaining_in_round, now),
             ..base
         };
-        self.plan(ctx, link, now)
+        let plan = self.plan(ctx, link, now);
+        (self.planned_at, self.remaining_when_planned) = (now, remaining_in_round);
+        plan
+    }
+
+    /// What the link delivered since the latest allocation was planned, against it: `None`
+    /// when a plain reassessment came between, no time has passed, or nothing was sent (a
+    /// round that has nothing left to send says nothing about the link).
+    fn delivered_since_planned(&self, remaining_in_round: Bytes, now: Ticks) -> Option<Delivery> {
+        if self.planned_at == Ticks::MAX || now <= self.planned_at {
+            return None;
+        }
+        let sent = self.remaining_when_planned.saturating_sub(remaining_in_round);
+        if sent == Bytes::ZERO {
+            return None;
+        }
+        let achieved = BytesPerSec::from_bytes_over(sent, now.saturating_sub(self.planned_at), self.profile.tick_hz)?;
+        Some(Delivery { allocated: self.allocation.migration, achieved })
     }
 
     /// Ends the current round with what the caller measured, and decides what comes next.
@@ -606,6 +639,7 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
             to_send: self.to_send,
             elapsed_us: self.round_started.saturating_sub(self.migration_started).to_micros(self.profile.tick_hz),
             dirtying: None,
+            delivered: None,
         }
     }
 
@@ -979,28 +1013,40 @@ mod tests {
     #[test]
     fn bda_plus_sees_what_is_left_and_when_and_an_unmet_guard_can_abort() {
         use crate::policy::{BdaPlus, BdaPlusConfig, Guard};
-        // A 20 s deadline; round 1 sends 100 MB in 10 s and leaves 30 MB dirtied (3 MB/s).
+        // A 24 s deadline; round 1 sends 100 MB in 10 s and leaves 30 MB dirtied (3 MB/s).
         let deadline =
-            BdaPlusConfig { deadline_us: Some(20_000_000), max_dirty_ratio: None, ..BdaPlusConfig::default() };
+            BdaPlusConfig { deadline_us: Some(24_000_000), max_dirty_ratio: None, ..BdaPlusConfig::default() };
         let mut c = Controller::<BdaPlus>::new(quiet(), BdaPlus::new(deadline).unwrap()).unwrap();
         let mut now = 0;
         round(&mut c, &mut now, 10_000, report(100 * MB, 30 * MB, 30 * MB));
-        // (Round 1 aimed to end by half the deadline, 10 s.)
+        // (Round 1 aimed to end by half the deadline, 12 s.)
         let before = *c.telemetry();
-        // Round 2 plans to be done in half the 10 s left: 3 + 30/5 = 9 MB/s of the 10 MB/s free.
+        // Round 2 plans to be done by two thirds of the deadline, 16 s: 3 + 30/6 = 8 MB/s of
+        // the 10 MB/s free (the paper would give 7).
         let plan = c.begin_round(link(10), Ticks(now)).unwrap();
-        assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(9 * MB)));
+        assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(8 * MB)));
         assert_eq!(c.telemetry().guard_took_reserve, before.guard_took_reserve + 1);
-        // Only 8 MB/s free: unmet, the whole link goes to the migration, and it is counted.
-        let plan = c.reassess(link(8), Ticks(now + 100)).unwrap();
-        assert_eq!(plan.allocation.migration, BytesPerSec(8 * MB));
+        // Only 7 MB/s free: unmet, the whole link goes to the migration, and it is counted.
+        let plan = c.reassess(link(7), Ticks(now + 100)).unwrap();
+        assert_eq!(plan.allocation.migration, BytesPerSec(7 * MB));
         assert_eq!(plan.allocation.guard.unwrap().guard, Guard::Deadline);
         assert_eq!(c.telemetry().guard_unmet, before.guard_unmet + 1);
         // 2 s into round 2, 20 MB are left and 6 MB were dirtied meanwhile (estimated at
-        // 3 MB/s): 26 MB in half the 8 s left need 3 + 26/4 = 9.5 MB/s, of 12 MB/s free (the
-        // paper would give 9).
+        // 3 MB/s): 26 MB in the 4 s to 16 s need 3 + 26/4 = 9.5 MB/s, of 12 MB/s free (the
+        // paper would give 9). The plain reassessment before told no progress: no delivery.
         let plan = c.reassess_with_progress(link(12), Bytes(20 * MB), None, Ticks(now + 2_000)).unwrap();
         assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(9_500_000)));
+        // 1 s later the link delivered the 9.5 MB/s: 10.5 MB left, 9 MB dirtied, 19.5 MB in
+        // 3 s: 3 + 6.5 = 9.5 MB/s again.
+        let mut delivered = c.clone();
+        let plan = delivered.reassess_with_progress(link(12), Bytes(10_500_000), None, Ticks(now + 3_000)).unwrap();
+        assert_eq!(plan.allocation.migration, BytesPerSec(9_500_000));
+        // It delivered only 5 MB/s: 15 MB left, 24 MB in 3 s need 3 + 8 = 11 MB/s, and the
+        // 4.5 MB/s the link fell short are asked for on top: 15.5, more than is free.
+        let plan = c.reassess_with_progress(link(12), Bytes(15 * MB), None, Ticks(now + 3_000)).unwrap();
+        let guard = plan.allocation.guard.unwrap();
+        assert_eq!((guard.needed, guard.unmet), (BytesPerSec(15_500_000), Some(UnmetAction::TakeReserve)));
+        assert_eq!(plan.allocation.migration, BytesPerSec(12 * MB));
 
         let abort = BdaPlusConfig { on_unmet: UnmetAction::Abort, ..deadline };
         let mut c = Controller::<BdaPlus>::new(quiet(), BdaPlus::new(abort).unwrap()).unwrap();
@@ -1010,8 +1056,8 @@ mod tests {
         c.end_round(report(100 * MB, 30 * MB, 30 * MB), Ticks(10_000)).unwrap();
         now += 10_000;
         assert!(c.begin_round(link(10), Ticks(now)).is_ok());
-        assert_eq!(c.reassess(link(8), Ticks(now + 100)), Err(ControllerError::GuardUnmet));
-        assert_eq!(c.allocation().guard.unwrap().needed, BytesPerSec(9 * MB));
+        assert_eq!(c.reassess(link(7), Ticks(now + 100)), Err(ControllerError::GuardUnmet));
+        assert_eq!(c.allocation().guard.unwrap().needed, BytesPerSec(8 * MB));
         assert_eq!(c.end_round(report(0, 0, 0), Ticks(now + 200)), Err(ControllerError::MigrationAborted));
     }
 

@@ -146,7 +146,7 @@ pub use history::{DirtyRates, FullHistory, RateHistory, WindowHistory};
 pub use link_filter::{LinkFilter, LinkFilterConfig};
 pub use pacer::{Pacer, PacerConfig, Release};
 pub use policy::{
-    Allocation, AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Clamps, Coefficients, Guard, GuardReport,
+    Allocation, AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Clamps, Coefficients, Delivery, Guard, GuardReport,
     Incremental, IncrementalConfig, LinkSample, Pca, Policy, ReserveSource, RoundContext, RoundKind, Rule, Static,
     UnmetAction,
 };

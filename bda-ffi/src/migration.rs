@@ -121,7 +121,8 @@ pub enum bda_stop_reason {
 /// BDA+: `guard` names the guard that needed more than the paper's rate, if any (the one
 /// needing the most when both did). It raised the rate (`rule` is then
 /// `BDA_RULE_CONVERGENCE_GUARD` or `BDA_RULE_DEADLINE_GUARD`) unless it was unmet with
-/// `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule: throttle the guest then.
+/// `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule (the deadline guard still
+/// raises it to its drain, `R / T_left`, when that is higher): throttle the guest then.
 #[allow(non_camel_case_types, reason = "C names")]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,9 +150,9 @@ pub struct bda_plan {
     /// BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
     /// below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
     /// `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
-    /// `BDA_UNMET_SLOW_GUEST` (the paper's rate stands; slow the guest's dirtying until the
-    /// guard can hold). With `BDA_UNMET_ABORT` the call returns `BDA_ERR_GUARD_UNMET` instead
-    /// of a plan.
+    /// `BDA_UNMET_SLOW_GUEST` (the paper's rate stands, or the deadline guard's drain where
+    /// higher; slow the guest's dirtying until the guard can hold). With `BDA_UNMET_ABORT`
+    /// the call returns `BDA_ERR_GUARD_UNMET` instead of a plan.
     pub guard_unmet: u32,
     /// BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
     /// `UINT64_MAX` (a deadline already passed needs that much); may exceed
@@ -958,9 +959,10 @@ mod tests {
 
     #[test]
     fn progress_moves_the_deadline_guard() {
-        // A 20 s deadline; round 1 at 1 MB/s. 5 s in, 60 MB left and 10 MB dirtied: the
-        // guard plans to be done in half the 15 s left: 2 + 70/7.5 = 11.33 MB/s (the
-        // kernel's reassess_with_progress example).
+        // A 20 s deadline; round 1 asked at 1 MB/s, raised by the guard to 100 MB in half the
+        // deadline, 10 MB/s. 5 s in, 50 MB left (delivered) and 10 MB dirtied: the guard plans
+        // to be done by two thirds of the deadline: 2 + 60/8.33 = 9.2 MB/s (the kernel's
+        // reassess_with_progress example).
         let config = bda_config {
             bda_first_round_bytes_per_s: MB,
             bda_plus_deadline_us: 20_000_000,
@@ -968,15 +970,16 @@ mod tests {
             ..bda_plus(BDA_UNMET_TAKE_RESERVE)
         };
         let mut state = init(&config);
-        begin_link(&mut state, &link(100 * MB, None), 0).unwrap();
+        let first = begin_link(&mut state, &link(100 * MB, None), 0).unwrap();
+        assert_eq!(first.migration_bytes_per_s, 10 * MB);
         let progress = bda_progress {
-            remaining_in_round_bytes: 60 * MB,
+            remaining_in_round_bytes: 50 * MB,
             dirtied_in_round_bytes: 10 * MB,
             has_dirtied: 1,
             reserved: u32::MAX,
         };
         let plan = reassess_link(&mut state, &link(100 * MB, None), Some(&progress), 5_000).unwrap();
-        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_DEADLINE_GUARD, 11_333_334));
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_DEADLINE_GUARD, 9_200_000));
         // Without progress, the figures the round began with: all 100 MB by the round-1 target.
         let plain = reassess_link(&mut state, &link(100 * MB, None), None, 5_000).unwrap();
         assert_ne!(plain.migration_bytes_per_s, plan.migration_bytes_per_s);

@@ -354,7 +354,14 @@ pub fn simulate(scenario: &Scenario, policy: PolicyKind, seed: u64) -> Result<Ru
             let link_now = sample(measured_usage, measured_service, now_s);
             let dirtied = Some(Bytes(dirty_log.count() * PAGE_BYTES));
             match controller.reassess_with_progress(link_now, remaining, dirtied, ticks(now_s)) {
-                Ok(plan) => allocation = plan.allocation,
+                Ok(plan) => {
+                    allocation = plan.allocation;
+                    // Auto-converge starts at the first unmet guard, even within a round.
+                    if throttled_rounds == 0 && allocation.guard.and_then(|g| g.unmet) == Some(UnmetAction::SlowGuest) {
+                        throttled_rounds = 1;
+                        throttle = 0.2;
+                    }
+                }
                 Err(ControllerError::GuardUnmet) => break End::Aborted,
                 Err(e) => return Err(e.to_string()),
             }

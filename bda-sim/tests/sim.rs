@@ -123,50 +123,119 @@ proptest! {
 
     /// BDA+'s deadline guard: whenever the deadline is feasible — plain pre-copy at all free
     /// bandwidth (PCA) converges on the same scenario and seed with 10 % of the deadline to
-    /// spare — BDA+ meets it too, even with a round-1 reserve of up to 90 % of the link
-    /// that would otherwise make it much slower. The margin is part of the claim: with much
-    /// less to spare it can miss.
+    /// spare — BDA+ meets it too, taking the reserve or slowing the guest when the guard is
+    /// unmet, even with a round-1 reserve of up to 90 % of the link that would otherwise make
+    /// it much slower. The margin is part of the claim: with much less to spare it can miss.
     ///
-    /// Only for workloads whose dirty rate holds steady between rounds (idle, kernel
-    /// compile, stress): an intermittent one was seen to miss (see the ignored test below).
+    /// For workloads whose dirty rate holds steady between rounds (idle, kernel compile,
+    /// stress); for one whose busy phases come late, see the sweep below.
     #[test]
     fn bda_plus_meets_every_feasible_deadline(
-        memory_mib in 16_u64..128,
-        kind in prop_oneof![Just(WorkloadKind::Idle), Just(WorkloadKind::KernelCompile), Just(WorkloadKind::Stress)],
-        writes_per_s in prop_oneof![Just(0.0), 0.0..3_000.0],
-        capacity in 5e6..1.25e8,
-        background_share in 0.0..0.5,
-        efficiency in 0.5..=1.0,
-        service_factor in 0.0..1.5,
-        first_round_reserve_share in 0.0..0.9,
-        slack in 1.1..3.0,
-        rho_max_percent in prop_oneof![Just(None), (10_u8..=100).prop_map(Some)],
-        seed in any::<u64>(),
+        case in feasible_deadline(&[WorkloadKind::Idle, WorkloadKind::KernelCompile, WorkloadKind::Stress]),
+        on_unmet in prop_oneof![Just(OnUnmet::TakeReserve), Just(OnUnmet::SlowGuest)],
     ) {
-        let mut s = Scenario::new(memory_mib * MIB, kind);
-        s.workload = WorkloadParams { writes_per_s, ..s.workload };
-        s.link = Link { capacity, efficiency, background: Background::Constant { rate: capacity * background_share } };
-        s.service_factor = service_factor;
-        s.time_limit_s = 1e6;
-        let pca = simulate(&s, PolicyKind::Pca, seed).map_err(TestCaseError::fail)?;
-        prop_assume!(pca.converged);
-        let deadline_s = pca.total_time_s * slack;
-        s.bda_plus = BdaPlusParams {
-            max_dirty_ratio_percent: rho_max_percent,
-            deadline_s: Some(deadline_s),
-            first_round_reserve: FirstRoundReserve::Fixed((capacity * first_round_reserve_share) as u64),
-            on_unmet: OnUnmet::TakeReserve,
-            reserve: ReserveArg::DirtyRate,
-        };
+        prop_assume!(case.is_some(), "PCA does not converge");
+        let (mut s, seed, deadline_s) = case.unwrap();
+        s.bda_plus.on_unmet = on_unmet;
         let plus = simulate(&s, PolicyKind::BdaPlus, seed).map_err(TestCaseError::fail)?;
         prop_assert!(plus.completed);
-        prop_assert!(
-            plus.total_time_s <= deadline_s,
-            "BDA+ {} s, deadline {} s (PCA {} s)",
-            plus.total_time_s,
-            deadline_s,
-            pca.total_time_s
-        );
+        prop_assert!(plus.total_time_s <= deadline_s, "BDA+ {} s, deadline {deadline_s} s", plus.total_time_s);
+    }
+}
+
+/// A scenario of the deadline property: memory, workload, link, service, a round-1 reserve of
+/// up to 90 % of the link and a deadline 1.1 to 3 times what PCA takes; `None` when PCA
+/// does not converge.
+fn feasible_deadline(kinds: &'static [WorkloadKind]) -> impl Strategy<Value = Option<(Scenario, u64, f64)>> {
+    (
+        (16_u64..128, prop::sample::select(kinds), prop_oneof![Just(0.0), 0.0..3_000.0]),
+        (5e6..1.25e8, 0.0..0.5, 0.5..=1.0, 0.0..1.5),
+        (0.0..0.9, 1.1..3.0, prop_oneof![Just(None), (10_u8..=100).prop_map(Some)], any::<u64>()),
+    )
+        .prop_map(|(workload, link, plus)| deadline_case(workload, link, plus))
+}
+
+type WorkloadDraw = (u64, WorkloadKind, f64);
+type LinkDraw = (f64, f64, f64, f64);
+type PlusDraw = (f64, f64, Option<u8>, u64);
+
+fn deadline_case(
+    (memory_mib, kind, writes_per_s): WorkloadDraw,
+    (capacity, background_share, efficiency, service_factor): LinkDraw,
+    (first_round_reserve_share, slack, rho_max_percent, seed): PlusDraw,
+) -> Option<(Scenario, u64, f64)> {
+    let mut s = Scenario::new(memory_mib * MIB, kind);
+    s.workload = WorkloadParams { writes_per_s, ..s.workload };
+    s.link = Link { capacity, efficiency, background: Background::Constant { rate: capacity * background_share } };
+    s.service_factor = service_factor;
+    s.time_limit_s = 1e6;
+    let pca = simulate(&s, PolicyKind::Pca, seed).ok()?;
+    if !pca.converged {
+        return None;
+    }
+    let deadline_s = pca.total_time_s * slack;
+    s.bda_plus = BdaPlusParams {
+        max_dirty_ratio_percent: rho_max_percent,
+        deadline_s: Some(deadline_s),
+        first_round_reserve: FirstRoundReserve::Fixed((capacity * first_round_reserve_share) as u64),
+        on_unmet: OnUnmet::TakeReserve,
+        reserve: ReserveArg::DirtyRate,
+    };
+    Some((s, seed, deadline_s))
+}
+
+/// The deadline property's cases `0..n`, drawn from the same ranges as the property but from
+/// a fixed seed each, for the sweep: (cases PCA converged on, the indices BDA+ missed).
+fn deadline_sweep(n: u64, kinds: &'static [WorkloadKind], on_unmet: OnUnmet) -> (usize, Vec<u64>) {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let strategy = feasible_deadline(kinds);
+    let mut cases = 0;
+    let mut misses = Vec::new();
+    for i in 0..n {
+        let seed: [u8; 32] = core::array::from_fn(|b| (i >> (8 * (b % 8))) as u8);
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
+        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+        let Some((mut s, sim_seed, deadline_s)) = strategy.new_tree(&mut runner).unwrap().current() else { continue };
+        s.bda_plus.on_unmet = on_unmet;
+        cases += 1;
+        let plus = simulate(&s, PolicyKind::BdaPlus, sim_seed).unwrap();
+        if !(plus.completed && plus.total_time_s <= deadline_s) {
+            misses.push(i);
+        }
+    }
+    (cases, misses)
+}
+
+/// A guest whose busy phases may come after round 1 (intermittent) can make any policy that
+/// reserves anything miss a deadline PCA meets: PCA may end before the busy phase while
+/// BDA+, slower in round 1, finds the migration's share of the link below the busy dirty
+/// rate (see the next test). Over these 500 fixed cases BDA+ meets every deadline; the full
+/// sweep, `N=30000 cargo test --release -p bda-sim --test sim -- --ignored --nocapture
+/// deadline_sweep_of`, counts the rare misses.
+#[test]
+fn bda_plus_meets_the_deadlines_of_a_swinging_dirty_rate_in_a_fixed_sweep() {
+    for on_unmet in [OnUnmet::TakeReserve, OnUnmet::SlowGuest] {
+        let (cases, misses) = deadline_sweep(500, &[WorkloadKind::Intermittent], on_unmet);
+        assert!(cases > 400, "{cases}");
+        assert_eq!(misses, Vec::<u64>::new(), "{on_unmet:?}");
+    }
+}
+
+/// The sweep's figures: `N` cases (default 2000) of every workload kind, per action.
+#[test]
+#[ignore = "a long sweep, run by hand: it prints the misses"]
+fn deadline_sweep_of_every_workload() {
+    let n = std::env::var("N").map_or(2000, |v| v.parse().unwrap());
+    for (name, kinds) in [
+        ("steady", &[WorkloadKind::Idle, WorkloadKind::KernelCompile, WorkloadKind::Stress][..]),
+        ("intermittent", &[WorkloadKind::Intermittent][..]),
+    ] {
+        for on_unmet in [OnUnmet::TakeReserve, OnUnmet::SlowGuest] {
+            let (cases, misses) = deadline_sweep(n, kinds, on_unmet);
+            let first = &misses[..misses.len().min(10)];
+            println!("{name} {on_unmet:?}: {cases} feasible cases, {} missed (the first: {first:?})", misses.len());
+        }
     }
 }
 
@@ -239,38 +308,44 @@ fn summary(r: &bda_sim::run::RunResult) -> String {
     bda_sim::report::summary_line(r)
 }
 
-/// The deadline property's known gap, found by it: an intermittent workload, whose dirty rate
-/// swings between its busy and idle phases, leaves the fluid model's plan behind. PCA ends in
-/// 16.0 s, the deadline is 25.0 s, and BDA+ takes 32.4 s. Ignored because it shows a miss
-/// that is not fixed yet: `cargo test -p bda-sim --test sim -- --ignored` reproduces it.
+/// The deadline property's known gap, found by it: an intermittent guest idle through
+/// PCA's whole migration (11.3 s) and busy soon after. BDA+, with 61 % of the link reserved
+/// in round 1 and a deadline of 23.1 s, plans round 1 to end by two thirds of it and does
+/// (15.7 s), into the busy phase: there the migration's share of the overloaded link
+/// (2.8 MB/s, all free bandwidth allocated) barely outruns the guest's 2.2-3.9 MB/s, and the
+/// rounds after take 11.9 s (taking the reserve) or 7.9 s (slowing the guest, whose
+/// throttle rises 10 % a round) where 7.4 s are left. Ignored because it shows a miss that
+/// is not fixed: `cargo test -p bda-sim --test sim -- --ignored the_deadline` reproduces it.
 #[test]
 #[ignore = "a known miss of BDA+'s deadline guard, kept to reproduce it"]
-fn the_deadline_is_missed_when_the_dirty_rate_swings() {
-    let mut s = Scenario::new(90 * MIB, WorkloadKind::Intermittent);
-    s.workload.writes_per_s = 2_872.546_262_068_520_3;
-    let capacity = 15_130_016.258_339_72;
+fn the_deadline_is_missed_when_a_busy_phase_follows_round_1() {
+    let mut s = Scenario::new(55 * MIB, WorkloadKind::Intermittent);
+    s.workload.writes_per_s = 2_503.609_177_501_698_5;
+    let capacity = 8_396_446.366_095_608;
     s.link = Link {
         capacity,
-        efficiency: 0.698_697_193_523_231,
-        background: Background::Constant { rate: capacity * 0.223_037_029_998_214_9 },
+        efficiency: 0.945_410_104_038_881_7,
+        background: Background::Constant { rate: capacity * 0.275_537_475_092_275_33 },
     };
-    s.service_factor = 1.247_303_032_906_459_2;
+    s.service_factor = 1.233_726_808_132_72;
     s.time_limit_s = 1e6;
-    let seed = 13_336_233_807_465_192_262;
+    let seed = 10_531_743_427_832_686_907;
     let pca = simulate(&s, PolicyKind::Pca, seed).unwrap();
     assert!(pca.converged);
-    let deadline_s = pca.total_time_s * 1.562_304_345_929_587;
-    s.bda_plus = BdaPlusParams {
-        max_dirty_ratio_percent: None,
-        deadline_s: Some(deadline_s),
-        first_round_reserve: FirstRoundReserve::Fixed((capacity * 0.606_341_963_470_213_2) as u64),
-        on_unmet: OnUnmet::TakeReserve,
-        reserve: ReserveArg::DirtyRate,
-    };
-    let plus = simulate(&s, PolicyKind::BdaPlus, seed).unwrap();
-    assert!(
-        plus.total_time_s > deadline_s,
-        "{} s within the deadline of {deadline_s} s: the gap is closed",
-        plus.total_time_s
-    );
+    let deadline_s = pca.total_time_s * 2.048_292_738_073_080_4;
+    for on_unmet in [OnUnmet::TakeReserve, OnUnmet::SlowGuest] {
+        s.bda_plus = BdaPlusParams {
+            max_dirty_ratio_percent: None,
+            deadline_s: Some(deadline_s),
+            first_round_reserve: FirstRoundReserve::Fixed((capacity * 0.607_343_929_494_806_1) as u64),
+            on_unmet,
+            reserve: ReserveArg::DirtyRate,
+        };
+        let plus = simulate(&s, PolicyKind::BdaPlus, seed).unwrap();
+        assert!(
+            plus.total_time_s > deadline_s,
+            "{on_unmet:?}: {} s within the deadline of {deadline_s} s: the gap is closed",
+            plus.total_time_s
+        );
+    }
 }

@@ -4,8 +4,9 @@
 
 use arbitrary::Arbitrary;
 use bda_core::{
-    AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, DirtyRates, Incremental,
-    IncrementalConfig, LinkSample, Pca, Policy, ReserveSource, RoundContext, RoundKind, Share, Static, UnmetAction,
+    AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, Delivery, DirtyRates,
+    Incremental, IncrementalConfig, LinkSample, Pca, Policy, ReserveSource, RoundContext, RoundKind, Share, Static,
+    UnmetAction,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -28,6 +29,8 @@ struct Input {
     /// BDA+: whether it reserves what it learned from the service, the learned reserve in the
     /// link sample, and the round's dirty rate so far.
     learned: (bool, Option<u64>, Option<u64>),
+    /// BDA+: what the link delivered (allocated, achieved).
+    delivered: Option<(u64, u64)>,
 }
 
 fuzz_target!(|input: Input| {
@@ -48,7 +51,8 @@ fuzz_target!(|input: Input| {
                 first_round_reserve: first_round_reserve.map(BytesPerSec),
                 max_dirty_ratio: Share::from_ppm(ratio_ppm % 1_000_000 + 1),
                 deadline_us: deadline_us.filter(|&d| d != 0),
-                on_unmet: [UnmetAction::TakeReserve, UnmetAction::SlowGuest, UnmetAction::Abort][usize::from(action % 3)],
+                on_unmet: [UnmetAction::TakeReserve, UnmetAction::SlowGuest, UnmetAction::Abort]
+                    [usize::from(action % 3)],
                 reserve: if learns { ReserveSource::ServiceTraffic } else { ReserveSource::DirtyRate },
             })
             .unwrap(),
@@ -76,6 +80,10 @@ fuzz_target!(|input: Input| {
         to_send: Bytes(to_send),
         elapsed_us,
         dirtying: dirtying.map(BytesPerSec),
+        delivered: input.delivered.map(|(allocated, achieved)| Delivery {
+            allocated: BytesPerSec(allocated),
+            achieved: BytesPerSec(achieved),
+        }),
     };
     let link = LinkSample::new(BytesPerSec(input.capacity), BytesPerSec(input.other_usage));
     let link = match service_reserve {
@@ -90,7 +98,10 @@ fuzz_target!(|input: Input| {
     assert_eq!(allocation.migration.0.checked_add(allocation.reserved.0), Some(free));
     assert_eq!(allocation.clamps.usage_above_capacity, input.other_usage > input.capacity);
     match (policy, kind) {
-        (AnyPolicy::Pca(_) | AnyPolicy::Static(_) | AnyPolicy::Bda(_) | AnyPolicy::BdaPlus(_), RoundKind::StopAndCopy) => {
+        (
+            AnyPolicy::Pca(_) | AnyPolicy::Static(_) | AnyPolicy::Bda(_) | AnyPolicy::BdaPlus(_),
+            RoundKind::StopAndCopy,
+        ) => {
             assert_eq!(allocation.migration.0, free)
         }
         (AnyPolicy::Pca(_), _) => assert_eq!(allocation.migration.0, free),

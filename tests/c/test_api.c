@@ -605,23 +605,31 @@ static void test_bda_reassess_link(void) {
     memset(&zeroed, 0, sizeof zeroed);
     init(&st, &cfg);
     bda_link link = link_of(100 * MB, 0, 0, 0);
-    bda_progress progress = {60 * MB, 10 * MB, 1, 0};
+    bda_progress progress = {50 * MB, 10 * MB, 1, 0};
     EXPECT(bda_reassess_link(&st, &link, &progress, 0, &plan), BDA_ERR_NO_ROUND_IN_PROGRESS);
     EXPECT(bda_reassess_link(NULL, &link, &progress, 0, &plan), BDA_ERR_NULL_POINTER);
     EXPECT(bda_reassess_link(&st, NULL, &progress, 0, &plan), BDA_ERR_NULL_POINTER);
     EXPECT(bda_reassess_link(&st, &link, &progress, 0, NULL), BDA_ERR_NULL_POINTER);
     EXPECT(bda_reassess_link(&zeroed, &link, &progress, 0, &plan), BDA_ERR_STATE_NOT_INITIALISED);
 
+    /* Round 1, its dirty rate unknown, aims at half the deadline: 100 MB in 10 s. */
     EXPECT(bda_begin_round_link(&st, &link, 0, &plan), BDA_OK);
-    /* 5 s in, 60 MB left and 10 MB dirtied: 70 MB in half the 15 s left, plus U = 2 MB/s. */
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 10 * MB);
+    /* 5 s in, 50 MB left (the 10 MB/s were delivered) and 10 MB dirtied: 60 MB by two thirds
+     * of the deadline (8.33 s left), plus U = 2 MB/s. */
     EXPECT(bda_reassess_link(&st, &link, &progress, 5000, &plan), BDA_OK);
     check_plan(&plan, 100 * MB, 0);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 11333334);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 9200000);
     /* Not measured: round 1's dirtying is unknown, so the round aims at its own target, half
-     * the deadline (5 s left): 60 MB / 5 s. */
+     * the deadline (5 s left): 50 MB / 5 s. */
     progress.has_dirtied = 0;
     EXPECT(bda_reassess_link(&st, &link, &progress, 5000, &plan), BDA_OK);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 12 * MB);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 10 * MB);
+    /* 1 s later only 5 MB more went: the link delivered 5 of the 10 MB/s. 45 MB in the 4 s
+     * left to round 1's target need 11.25 MB/s, and the 5 MB/s short are asked for on top. */
+    progress.remaining_in_round_bytes = 45 * MB;
+    EXPECT(bda_reassess_link(&st, &link, &progress, 6000, &plan), BDA_OK);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 16250000);
     /* NULL progress: bda_reassess. */
     bda_plan plain;
     EXPECT(bda_reassess_link(&st, &link, NULL, 5000, &plan), BDA_OK);
@@ -1297,15 +1305,15 @@ static void test_bda_plus(void) {
     CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.guard == BDA_GUARD_DEADLINE);
     CHECK(plan.migration_bytes_per_s == 13421773 && plan.guard_needed_bytes_per_s == 13421773);
     CHECK(plan.guard_reserve_taken_bytes_per_s == 13421773 - MB && plan.guard_unmet == 0);
-    /* Round 1 took 8 s and dirtied 1 MB (U = 125 kB/s); 4 MB are left, planned to be sent
-     * in half the 2 s left: U + 4 MB/s = 4125000 B/s. The paper leaves 4.2 MB/s - U =
-     * 4075000 B/s. */
-    EXPECT(bda_end_round(&st, 64 * MIB, MB, 4 * MB, 8000, &verdict), BDA_OK);
-    EXPECT(bda_begin_round(&st, 4200000, 0, 8000, &plan), BDA_OK);
+    /* Round 1 took 6 s and dirtied 1.5 MB (U = 250 kB/s); 1 MB is left, planned to be sent
+     * by two thirds of the deadline (0.67 s left): U + 1.5 MB/s = 1750000 B/s. The paper
+     * leaves 1.9 MB/s - U = 1650000 B/s. */
+    EXPECT(bda_end_round(&st, 64 * MIB, 1500000, MB, 6000, &verdict), BDA_OK);
+    EXPECT(bda_begin_round(&st, 1900000, 0, 6000, &plan), BDA_OK);
     check_guard(&plan);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 4125000);
-    CHECK(plan.guard_needed_bytes_per_s == 4125000 && plan.guard_reserve_taken_bytes_per_s == 50000);
-    CHECK(plan.reserved_bytes_per_s == 75000 && plan.guard_unmet == 0);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 1750000);
+    CHECK(plan.guard_needed_bytes_per_s == 1750000 && plan.guard_reserve_taken_bytes_per_s == 100000);
+    CHECK(plan.reserved_bytes_per_s == 150000 && plan.guard_unmet == 0);
     /* Past the deadline no rate is enough: unmet, and the whole link goes to the migration. */
     EXPECT(bda_end_round(&st, 4 * MB, MB, 2 * MB, 11000, &verdict), BDA_OK);
     EXPECT(bda_begin_round(&st, 4200000, 0, 11000, &plan), BDA_OK);

@@ -14,7 +14,10 @@
 //!    so `E >= min(F, U + ceil(R / T_left))`. `R` and `T_left` are taken when the round
 //!    starts, and again at each [`reassess_with_progress`](crate::Controller::reassess_with_progress)
 //!    (what is left of the round plus what the guest dirtied meanwhile), so a round that
-//!    falls behind asks for more. Round 1 knows no dirty rate, so it aims to end by
+//!    falls behind asks for more; so does one whose link delivers less than its allocation
+//!    (the [`Delivery::shortfall`](crate::Delivery::shortfall) is asked for on top). `T_left`
+//!    runs to two thirds of the deadline, the last third kept for what the fluid model
+//!    leaves out; round 1, while it knows no dirty rate, aims to end by
 //!    `deadline * (1 - max(rho_max, 1/2))` and leaves the rest to the rounds after it.
 //! 3. The paper's floor (it comes with the underlying [`BdaConfig`]).
 //!
@@ -56,7 +59,9 @@ pub enum UnmetAction {
     #[default]
     TakeReserve = 1,
     /// Keep the paper's reserve and ask the caller to slow the guest until the guard can hold
-    /// (QEMU's auto-converge or dirty-limit are the real-world means).
+    /// (QEMU's auto-converge or dirty-limit are the real-world means). Slowing the guest
+    /// removes the dirty rate's part of a need, not the deadline guard's drain `R / T_left`
+    /// (bytes already outstanding): the reserve still gives way to the drain, and only to it.
     SlowGuest = 2,
     /// Give up: the controller aborts the migration.
     Abort = 3,
@@ -91,7 +96,8 @@ pub struct GuardReport {
     /// The guard that needed the most.
     pub guard: Guard,
     /// The migration rate that guard needs, rounded up and saturating at
-    /// [`BytesPerSec::MAX`]; may be above the free bandwidth.
+    /// [`BytesPerSec::MAX`]; may be above the free bandwidth. The deadline guard's includes
+    /// what the link fell short of delivering ([`Delivery::shortfall`](crate::Delivery::shortfall)).
     pub needed: BytesPerSec,
     /// How much of the paper's reserve the guard took for the migration: the service's
     /// shortfall against the paper's reserve.
@@ -269,14 +275,23 @@ impl BdaPlus {
         Allocation::up_to(wanted, link, rule)
     }
 
-    /// When the deadline guard plans from, microseconds from the start: the deadline, but
-    /// in round 1 before its dirty rate is known. Round 1 then cannot plan the rounds after
-    /// it, and aims to end by `deadline * (1 - max(rho_max, 1/2))`; the later rounds, their
+    /// When the deadline guard plans to be done, microseconds from the start.
+    ///
+    /// Two thirds of the deadline: the last third covers what the fluid model leaves out, as
+    /// the simulator's deadline property found (a dirty rate that rises as rounds get shorter,
+    /// as fewer writes land on pages already dirty, and a guest whose busy phases come
+    /// late). Planning against the time left itself, with a margin of it, would spend the
+    /// margin as the round goes on: each reassessment would plan afresh from what is left.
+    ///
+    /// In round 1 before its dirty rate is known, the rounds after it cannot be planned:
+    /// round 1 aims to end by `deadline * (1 - max(rho_max, 1/2))`; the later rounds, their
     /// dirty rate at most `rho_max` times their rate, then need at most
     /// `rho_max / (1 - rho_max)` of round 1's time, the rest of the deadline.
-    fn deadline_for(&self, ctx: &RoundContext) -> u64 {
+    fn planned_end_us(&self, ctx: &RoundContext) -> u64 {
         if ctx.kind != RoundKind::First || ctx.dirtying.is_some() {
-            return self.deadline_us;
+            // ceil(2/3 of it), through the kernel's own wide division: a u64 division by a
+            // constant would link the compiler's (about 1 KiB on thumbv7em).
+            return crate::wide::mul_div(self.deadline_us, 2, 2, 3);
         }
         // At least half is left for the later rounds: with a small rho_max its guard is
         // the likelier to be unmet, and the later rounds then take longer than it promises.
@@ -284,33 +299,40 @@ impl BdaPlus {
         self.deadline_us.saturating_sub(later.of(self.deadline_us))
     }
 
-    /// How much sooner than that the guard plans to have everything outstanding sent: in
-    /// half the time left (2), or at round 1's own target (1) while round 1's dirty rate is
-    /// unknown. The margin covers what the fluid model leaves out, as the simulator's deadline
-    /// property found: a dirty rate that rises as rounds get shorter (fewer writes land on
-    /// pages already dirty), and a link that delivers less than the allocation when it is
-    /// overloaded.
-    fn margin(ctx: &RoundContext) -> u64 {
-        if ctx.kind == RoundKind::First && ctx.dirtying.is_none() { 1 } else { 2 }
-    }
-
-    /// The guard that needs the highest rate this round, and that rate (unsaturated, so a
-    /// need beyond `u64::MAX` still compares above a free bandwidth of `u64::MAX`).
-    fn binding_guard(&self, ctx: &RoundContext) -> Option<(Guard, u128)> {
+    /// The guard that needs the highest rate this round, or `None` when no guard applies.
+    fn binding_guard(&self, ctx: &RoundContext) -> Option<Need> {
         let latest = ctx.dirty.latest.unwrap_or(BytesPerSec::ZERO);
-        let convergence = (ctx.kind == RoundKind::Live && self.max_dirty_ratio != Share::ZERO)
-            .then(|| (Guard::Convergence, convergence_rate(latest, self.max_dirty_ratio)));
+        let convergence = (ctx.kind == RoundKind::Live && self.max_dirty_ratio != Share::ZERO).then(|| Need {
+            guard: Guard::Convergence,
+            rate: convergence_rate(latest, self.max_dirty_ratio),
+            drain: 0,
+        });
         let deadline = (self.deadline_us != 0).then(|| {
             // The round's own dirty rate so far is the better guide, where it is known.
             let dirtying = ctx.dirtying.unwrap_or(latest);
-            let left_us = self.deadline_for(ctx).saturating_sub(ctx.elapsed_us);
-            (Guard::Deadline, deadline_rate(dirtying, ctx.to_send.0, left_us.div_ceil(Self::margin(ctx))))
+            let left_us = self.planned_end_us(ctx).saturating_sub(ctx.elapsed_us);
+            // What the link failed to deliver of the last allocation is asked for on top:
+            // the deadline is met by bytes delivered, not allocated.
+            let shortfall = ctx.delivered.map_or(0, |d| u128::from(d.shortfall().0));
+            let drain = drain_rate(ctx.to_send.0, left_us).saturating_add(shortfall);
+            Need { guard: Guard::Deadline, rate: drain.saturating_add(u128::from(dirtying.0)), drain }
         });
         match (convergence, deadline) {
-            (Some(c), Some(d)) => Some(if d.1 > c.1 { d } else { c }),
+            (Some(c), Some(d)) => Some(if d.rate > c.rate { d } else { c }),
             (c, d) => c.or(d),
         }
     }
+}
+
+/// What a guard needs this round, in bytes per second (unsaturated, so a need beyond
+/// `u64::MAX` still compares above a free bandwidth of `u64::MAX`).
+struct Need {
+    guard: Guard,
+    /// The whole rate the guard needs.
+    rate: u128,
+    /// The part of it no slowing of the guest removes: the deadline guard's bytes already
+    /// outstanding over the time left (`R / T_left`). The dirty rate's part is the guest's.
+    drain: u128,
 }
 
 impl Policy for BdaPlus {
@@ -319,15 +341,23 @@ impl Policy for BdaPlus {
         if ctx.kind == RoundKind::StopAndCopy {
             return paper;
         }
-        let Some((guard, need)) = self.binding_guard(ctx) else {
+        let Some(Need { guard, rate, drain }) = self.binding_guard(ctx) else {
             return paper;
         };
-        if need <= u128::from(paper.migration.0) {
+        if rate <= u128::from(paper.migration.0) {
             return paper; // The paper's rate already satisfies every guard.
         }
-        let unmet = (need > u128::from(link.free().0)).then_some(self.on_unmet);
-        let needed = BytesPerSec(u64::try_from(need).unwrap_or(u64::MAX));
-        if unmet == Some(UnmetAction::SlowGuest) {
+        let free = link.free();
+        let unmet = (rate > u128::from(free.0)).then_some(self.on_unmet);
+        let needed = BytesPerSec(u64::try_from(rate).unwrap_or(u64::MAX));
+        let raise_to = match unmet {
+            None => rate,
+            // Slowing the guest removes the dirty rate's part of the need, not the drain:
+            // with slow-guest the reserve still gives way to the drain, and only to it.
+            Some(UnmetAction::SlowGuest) => drain,
+            Some(UnmetAction::TakeReserve | UnmetAction::Abort) => rate.max(u128::from(free.0)),
+        };
+        if raise_to <= u128::from(paper.migration.0) {
             let reserve_taken = BytesPerSec::ZERO;
             return Allocation { guard: Some(GuardReport { guard, needed, reserve_taken, unmet }), ..paper };
         }
@@ -335,7 +365,7 @@ impl Policy for BdaPlus {
             Guard::Convergence => Rule::ConvergenceGuard,
             Guard::Deadline => Rule::DeadlineGuard,
         };
-        let mut allocation = Allocation::up_to(needed, link, rule);
+        let mut allocation = Allocation::up_to(BytesPerSec(u64::try_from(raise_to).unwrap_or(u64::MAX)), link, rule);
         // Raising the rate is the guard's doing, not a clamp: only the paper's own request
         // counts as cut to the free bandwidth.
         allocation.clamps.cut_to_free = paper.clamps.cut_to_free;
@@ -353,12 +383,11 @@ fn convergence_rate(latest: BytesPerSec, max_dirty_ratio: Share) -> u128 {
     crate::wide::div(numerator, bits).unwrap_or(u128::MAX)
 }
 
-/// `U + ceil(R * 10^6 / T_left_us)`; `u128::MAX` (unbounded) when no time is left.
-fn deadline_rate(latest: BytesPerSec, to_send: u64, left_us: u64) -> u128 {
+/// `ceil(R * 10^6 / T_left_us)`; `u128::MAX` (unbounded) when no time is left.
+fn drain_rate(to_send: u64, left_us: u64) -> u128 {
     let left = u128::from(left_us);
     let numerator = crate::wide::mul(to_send, 1_000_000).saturating_add(left.saturating_sub(1));
-    let drain = crate::wide::div(numerator, left).unwrap_or(u128::MAX);
-    drain.saturating_add(u128::from(latest.0))
+    crate::wide::div(numerator, left).unwrap_or(u128::MAX)
 }
 
 #[cfg(test)]
@@ -466,12 +495,47 @@ mod tests {
     }
 
     #[test]
-    fn deadline_guard_drains_what_is_left_in_the_time_left() {
-        // 30 MB to send, 10 s of a 20 s deadline gone, U = 1 MB/s; planned to be done in half
-        // the 10 s left: E >= 1 + 30/5 = 7 MB/s.
-        let config = BdaPlusConfig { deadline_us: Some(20_000_000), max_dirty_ratio: None, ..no_floor() };
+    fn slow_guest_gives_the_deadline_its_drain_only() {
+        // 60 MB to send by 20 s (a 30 s deadline), 10 s gone, U = 10 MB/s: the guard needs
+        // 10 + 6 = 16 MB/s of 12.5 free, unmet. Slowing the guest removes the 10, not the
+        // 6 MB/s of bytes already outstanding: the reserve gives way to those 6 only.
+        let config = BdaPlusConfig {
+            deadline_us: Some(30_000_000),
+            max_dirty_ratio: None,
+            on_unmet: UnmetAction::SlowGuest,
+            ..no_floor()
+        };
         let ctx = RoundContext {
-            to_send: Bytes(30_000_000),
+            to_send: Bytes(60_000_000),
+            elapsed_us: 10_000_000,
+            ..live(10_000_000, 10_000_000, 10_000_000)
+        };
+        let paper = Bda::new(no_floor().bda).allocate(&ctx, IDLE);
+        assert_eq!(paper.migration, BytesPerSec(2_500_000));
+        let a = plus(config).allocate(&ctx, IDLE);
+        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(6_000_000)));
+        let report = a.guard.unwrap();
+        assert_eq!((report.needed, report.unmet), (BytesPerSec(16_000_000), Some(UnmetAction::SlowGuest)));
+        assert_eq!(report.reserve_taken, BytesPerSec(3_500_000));
+        // A guest that dirtied less before: the paper reserves 8.67 MB/s, and the 3 MB/s that
+        // 30 MB outstanding drain at are below its 3.83, so it stands (the guard's 13 MB/s is
+        // still unmet: the guest is slowed).
+        let ctx = RoundContext { to_send: Bytes(30_000_000), ..live(10_000_000, 2_000_000, 2_000_000) };
+        let ctx = RoundContext { elapsed_us: 10_000_000, ..ctx };
+        let paper = Bda::new(no_floor().bda).allocate(&ctx, IDLE);
+        assert_eq!(paper.migration, BytesPerSec(3_833_333));
+        let a = plus(config).allocate(&ctx, IDLE);
+        assert_eq!((a.rule, a.migration), (paper.rule, paper.migration));
+        assert_eq!(a.guard.map(|g| (g.reserve_taken, g.unmet)), Some((BytesPerSec(0), Some(UnmetAction::SlowGuest))));
+    }
+
+    #[test]
+    fn deadline_guard_drains_what_is_left_in_the_time_left() {
+        // 60 MB to send, 10 s of a 30 s deadline gone, U = 1 MB/s; planned to be done by two
+        // thirds of the deadline, 20 s: E >= 1 + 60/10 = 7 MB/s.
+        let config = BdaPlusConfig { deadline_us: Some(30_000_000), max_dirty_ratio: None, ..no_floor() };
+        let ctx = RoundContext {
+            to_send: Bytes(60_000_000),
             elapsed_us: 10_000_000,
             ..live(1_000_000, 1_000_000, 9_000_000)
         };
@@ -479,13 +543,13 @@ mod tests {
         let a = plus(config).allocate(&ctx, IDLE);
         assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(7_000_000)));
         assert_eq!(a.guard.unwrap().reserve_taken, BytesPerSec(2_700_000));
-        // Past the deadline: unbounded, so unmet, and the link goes to the migration.
+        // Past the planned end: unbounded, so unmet, and the link goes to the migration.
         let late = RoundContext { elapsed_us: 20_000_000, ..ctx };
         let a = plus(config).allocate(&late, IDLE);
         assert_eq!((a.migration, a.guard.unwrap().needed), (T, BytesPerSec::MAX));
         assert_eq!(a.guard.unwrap().unmet, Some(UnmetAction::TakeReserve));
         // Rounded up: 1 byte in 3 us is 333,333.3 B/s.
-        assert_eq!(deadline_rate(BytesPerSec(0), 1, 3), 333_334);
+        assert_eq!(drain_rate(1, 3), 333_334);
         // Beyond u64 still compares above the widest link.
         let a = plus(config).allocate(&late, LinkSample::new(BytesPerSec::MAX, BytesPerSec(0)));
         assert_eq!(a.guard.unwrap().unmet, Some(UnmetAction::TakeReserve));
@@ -493,9 +557,9 @@ mod tests {
 
     #[test]
     fn the_guard_needing_more_is_reported() {
-        // Convergence needs 2 MB/s, the deadline 1 + 60/5 = 13 MB/s: the deadline binds.
+        // Convergence needs 2 MB/s, the deadline 1 + 80/6.67 = 13 MB/s: the deadline binds.
         let config = BdaPlusConfig { deadline_us: Some(10_000_000), ..no_floor() };
-        let ctx = RoundContext { to_send: Bytes(60_000_000), ..live(1_000_000, 1_000_000, 1_000_000) };
+        let ctx = RoundContext { to_send: Bytes(80_000_000), ..live(1_000_000, 1_000_000, 1_000_000) };
         let a = plus(config).allocate(&ctx, IDLE);
         assert_eq!((a.rule, a.guard.unwrap().guard), (Rule::DeadlineGuard, Guard::Deadline));
         // With little to send the convergence guard binds... and the paper already meets it.

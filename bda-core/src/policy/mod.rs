@@ -115,6 +115,47 @@ pub struct RoundContext {
     /// This round's dirty rate so far, when the caller reported what the guest dirtied
     /// since the round began; `None` otherwise.
     pub dirtying: Option<BytesPerSec>,
+    /// What the link delivered to the migration against its allocation, since that was
+    /// planned, at a [`reassess_with_progress`](crate::Controller::reassess_with_progress);
+    /// `None` when a round begins, at a plain [`reassess`](crate::Controller::reassess), after
+    /// one (it tells no progress), and when no time has passed or nothing was sent.
+    pub delivered: Option<Delivery>,
+}
+
+/// The migration's rate as the link delivered it, against the rate it was allocated.
+///
+/// A link can give the migration less than its allocation: the service and other traffic
+/// take more than the measured `U_used` says, or the transport cannot fill it. BDA+'s
+/// deadline guard, whose promise is a time, then asks for what it needs delivered plus what
+/// the link has been failing to deliver ([`Delivery::shortfall`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Delivery {
+    /// The migration's allocation over the interval measured.
+    pub allocated: BytesPerSec,
+    /// The bytes sent over the time they took.
+    pub achieved: BytesPerSec,
+}
+
+impl Delivery {
+    /// How much less than its allocation the link delivered: `allocated - achieved`, or zero
+    /// when it delivered to within 1/16 of it (pacing whole pages over a short interval
+    /// loses that much with no bottleneck at all).
+    ///
+    /// ```
+    /// use bda_core::{BytesPerSec, Delivery};
+    ///
+    /// // Allocated 8 MB/s, delivered 5: 3 MB/s short.
+    /// let d = Delivery { allocated: BytesPerSec(8_000_000), achieved: BytesPerSec(5_000_000) };
+    /// assert_eq!(d.shortfall(), BytesPerSec(3_000_000));
+    /// // Within 1/16 (0.5 MB/s) of the allocation: delivered.
+    /// let d = Delivery { achieved: BytesPerSec(7_500_000), ..d };
+    /// assert_eq!(d.shortfall(), BytesPerSec::ZERO);
+    /// ```
+    pub const fn shortfall(&self) -> BytesPerSec {
+        let short = self.allocated.saturating_sub(self.achieved);
+        if short.0 <= self.allocated.0 / 16 { BytesPerSec::ZERO } else { short }
+    }
 }
 
 impl RoundContext {
@@ -127,6 +168,7 @@ impl RoundContext {
         to_send: Bytes::ZERO,
         elapsed_us: 0,
         dirtying: None,
+        delivered: None,
     };
 }
 
