@@ -99,9 +99,9 @@
 /**
  * `bda_config.bda_plus_on_unmet` (and `bda_plan.guard_unmet`): keep the paper's reserve and
  * ask the caller to slow the guest (QEMU's auto-converge or dirty-limit) until the guard
- * can hold; the migration continues at the paper's rate, or, for the deadline guard, at
- * the drain `R / T_left` if that is higher (slowing the guest does not send the bytes
- * already outstanding).
+ * can hold; the migration continues at the paper's rate, or at the deadline guard's drain
+ * (`R / T_left` plus what the link fell short of delivering) if that is higher: slowing
+ * the guest does not send the bytes already outstanding.
  */
 #define BDA_UNMET_SLOW_GUEST 2
 
@@ -423,7 +423,9 @@ enum bda_rule
    */
   BDA_RULE_CONVERGENCE_GUARD = 11,
   /**
-   * BDA+'s deadline guard raised the rate to `U + R / T_left` (or to the free bandwidth).
+   * BDA+'s deadline guard raised the rate to `U + R / T_left` plus what the link fell
+   * short of delivering (or to the free bandwidth); under `BDA_UNMET_SLOW_GUEST`, when a
+   * guard is unmet, to its drain alone (all but the `U`).
    */
   BDA_RULE_DEADLINE_GUARD = 12,
   /**
@@ -457,7 +459,9 @@ enum bda_guard
    */
   BDA_GUARD_CONVERGENCE = 1,
   /**
-   * The deadline guard: `E >= U + ceil(R / T_left)`.
+   * The deadline guard: `E >= U + ceil(R / T_left)` plus what the link fell short of
+   * delivering, `T_left` running to two thirds of the deadline (to the deadline once that
+   * is past).
    */
   BDA_GUARD_DEADLINE = 2,
 };
@@ -855,8 +859,9 @@ typedef struct bda_link {
  * BDA+: `guard` names the guard that needed more than the paper's rate, if any (the one
  * needing the most when both did). It raised the rate (`rule` is then
  * `BDA_RULE_CONVERGENCE_GUARD` or `BDA_RULE_DEADLINE_GUARD`) unless it was unmet with
- * `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule (the deadline guard still
- * raises it to its drain, `R / T_left`, when that is higher): throttle the guest then.
+ * `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule (but for the deadline
+ * guard's drain, `R / T_left` plus the link's shortfall, when that is higher, whichever
+ * guard binds): throttle the guest then.
  */
 typedef struct bda_plan {
   /**
@@ -901,14 +906,15 @@ typedef struct bda_plan {
    * BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
    * below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
    * `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
-   * `BDA_UNMET_SLOW_GUEST` (the paper's rate stands, or the deadline guard's drain where
-   * higher; slow the guest's dirtying until the guard can hold). With `BDA_UNMET_ABORT`
+   * `BDA_UNMET_SLOW_GUEST` (the paper's rate stands, or the deadline guard's drain, `R /
+   * T_left` plus the link's shortfall, where higher; slow the guest's dirtying until the
+   * guard can hold). With `BDA_UNMET_ABORT`
    * the call returns `BDA_ERR_GUARD_UNMET` instead of a plan.
    */
   uint32_t guard_unmet;
   /**
    * BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
-   * `UINT64_MAX` (a deadline already passed needs that much); may exceed
+   * `UINT64_MAX` (a deadline already passed with bytes left needs that much); may exceed
    * `free_bytes_per_s`.
    */
   uint64_t guard_needed_bytes_per_s;
@@ -927,6 +933,10 @@ typedef struct bda_plan {
 typedef struct bda_progress {
   /**
    * The bytes this round still has to send (its pages not yet sent, times the page size).
+   * Between two `bda_reassess_link` calls with progress, what it fell by over the time
+   * between them is what the link delivered, which the deadline guard compares with the
+   * allocation: count it down as pages go out, and don't let it grow within a round (a
+   * round that grows, or a call without progress between, starts the measure afresh).
    */
   uint64_t remaining_in_round_bytes;
   /**

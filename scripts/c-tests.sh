@@ -44,13 +44,15 @@ arm_gcc=(arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-s
 # when the C ABI came to take the service's measured traffic: the link filter
 # (bda_link_filter_init/_update and its EWMA step), the _link round calls and the round's
 # progress, and six status messages: 15,472 -> 18,176
-# bytes; the deadline guard's measure of what the link delivered took it to 18,660 (and
-# the minimal user from 10,972 to 11,460). A firmware that does not call them does not pay
+# bytes. It was raised to 19,200 bytes (the minimal user's to 12,032) when the deadline
+# guard came to plan by two thirds of the deadline and to measure what the link delivered
+# (the controller's delivery measure, the guard's drain under slow-guest): 18,176 -> 18,736
+# bytes, the minimal user 10,972 -> 11,532. A firmware that does not call them does not pay
 # for them (--gc-sections): tests/c/minimal_user.c, the core alone (init, rounds, pacer),
 # is held under its own ceiling. The state budget is met and enforced.
 flash_budget=8192
-flash_ceiling=18688
-minimal_ceiling=11520
+flash_ceiling=19200
+minimal_ceiling=12032
 state_budget=512
 
 step "the header is current: cbindgen $(cbindgen --version | cut -d' ' -f2) output equals include/bda.h"

@@ -355,9 +355,10 @@ pub struct Controller<P, H = FullHistory> {
     last_now: Ticks,
     sent_total: Bytes,
     sent_last_round: Bytes,
-    /// When the latest allocation was planned, and the bytes the round had left then, for
-    /// the delivery a [`reassess_with_progress`](Self::reassess_with_progress) measures;
-    /// `Ticks::MAX` after a plain [`reassess`](Self::reassess), which tells no progress.
+    /// When the latest allocation was planned by a
+    /// [`reassess_with_progress`](Self::reassess_with_progress), and the bytes the round had
+    /// left then, for the delivery the next one measures; `Ticks::MAX` when there is no such
+    /// mark (a round began, or a plain [`reassess`](Self::reassess) told no progress).
     planned_at: Ticks,
     remaining_when_planned: Bytes,
     /// Since when the migration rate has been zero; `Ticks::MAX` while it is not (half the
@@ -417,15 +418,16 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
         self.round_started = now;
         let ctx = self.context(kind);
         self.policy.begin_round(&ctx);
-        let plan = self.plan(ctx, link, now);
-        (self.planned_at, self.remaining_when_planned) = (now, self.to_send);
-        plan
+        // The caller's count of the round's bytes starts with its first progress report.
+        self.planned_at = Ticks::MAX;
+        self.plan(ctx, link, now)
     }
 
     /// Recomputes the current round's allocation for new link figures, keeping the round's
     /// dirty rates and coefficients. Call it every 100 ms or so: a round can last minutes while
     /// the other traffic moves. BDA+'s deadline guard then still sees the round as it began;
-    /// [`reassess_with_progress`](Self::reassess_with_progress) tells it how far the round got.
+    /// [`reassess_with_progress`](Self::reassess_with_progress) tells it how far the round got
+    /// (and a plain reassessment between two of those drops their measure of delivery).
     pub fn reassess(&mut self, link: LinkSample, now: Ticks) -> Result<RoundPlan, ControllerError> {
         let Phase::InRound(kind) = self.phase else {
             return Err(self.misuse());
@@ -442,8 +444,9 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// sees the migration as it stands `now`: [`RoundContext::elapsed_us`] up to `now`, as
     /// [`RoundContext::to_send`] what is left of the round plus what was dirtied meanwhile,
     /// [`RoundContext::dirtying`], the round's own dirty rate so far, and
-    /// [`RoundContext::delivered`], what the link delivered since the allocation was last
-    /// planned (by the bytes left then and now). Only BDA+'s deadline guard reads them.
+    /// [`RoundContext::delivered`], what the link delivered since the previous call of this
+    /// in the round (by what `remaining_in_round` fell, so count it down as pages go out and
+    /// don't let it grow within a round). Only BDA+'s deadline guard reads them.
     ///
     /// # Example
     ///
@@ -451,10 +454,10 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// use bda_core::{BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Controller, ControllerConfig,
     ///                LinkSample, Rule, TickHz, Ticks};
     ///
-    /// // 100 MB, a deadline of 20 s, and 95 MB/s of the link reserved for the service in
+    /// // 100 MB, a deadline of 30 s, and 95 MB/s of the link reserved for the service in
     /// // round 1, which leaves the migration 5 MB/s.
     /// let policy = BdaPlus::new(BdaPlusConfig {
-    ///     deadline_us: Some(20_000_000),
+    ///     deadline_us: Some(30_000_000),
     ///     first_round_reserve: Some(BytesPerSec(95_000_000)),
     ///     ..BdaPlusConfig::default()
     /// })
@@ -462,15 +465,21 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// let config = ControllerConfig::new(Bytes(100_000_000), TickHz::MILLIS);
     /// let mut controller: Controller<BdaPlus> = Controller::new(config, policy).unwrap();
     /// let link = LinkSample::new(BytesPerSec(100_000_000), BytesPerSec(0));
-    /// // Round 1's guard asks for 100 MB in half the deadline: 10 MB/s.
+    /// // Round 1's guard asks for 100 MB in half the deadline: 6.67 MB/s.
     /// let plan = controller.begin_round(link, Ticks(0)).unwrap();
-    /// assert_eq!(plan.allocation.migration, BytesPerSec(10_000_000));
-    /// // 5 s in, 50 MB are left (the link delivered the 10 MB/s) and the guest dirtied
-    /// // 10 MB (2 MB/s): 60 MB are outstanding, and the guard plans to be done by two thirds
-    /// // of the deadline, in the 8.33 s to 13.33 s: 2 + 60/8.33 = 9.2 MB/s.
+    /// assert_eq!(plan.allocation.migration, BytesPerSec(6_666_667));
+    /// // 5 s in, 45 MB are left and the guest dirtied 15 MB (3 MB/s): 60 MB are outstanding,
+    /// // and the guard plans to be done by two thirds of the deadline, in the 15 s to 20 s:
+    /// // 3 + 60/15 = 7 MB/s.
     /// let plan =
-    ///     controller.reassess_with_progress(link, Bytes(50_000_000), Some(Bytes(10_000_000)), Ticks(5_000)).unwrap();
-    /// assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(9_200_000)));
+    ///     controller.reassess_with_progress(link, Bytes(45_000_000), Some(Bytes(15_000_000)), Ticks(5_000)).unwrap();
+    /// assert_eq!((plan.allocation.rule, plan.allocation.migration), (Rule::DeadlineGuard, BytesPerSec(7_000_000)));
+    /// // 1 s later only 3 MB more went out: 3 of the 7 MB/s were delivered. 42 MB left and
+    /// // 18 MB dirtied need 3 + 60/14 = 7.29 MB/s in the 14 s left, and the 4 MB/s the link
+    /// // fell short are asked for on top: 11.29 MB/s.
+    /// let plan =
+    ///     controller.reassess_with_progress(link, Bytes(42_000_000), Some(Bytes(18_000_000)), Ticks(6_000)).unwrap();
+    /// assert_eq!(plan.allocation.migration, BytesPerSec(11_285_715));
     /// ```
     pub fn reassess_with_progress(
         &mut self,
@@ -496,22 +505,30 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
             delivered: self.delivered_since_planned(remaining_in_round, now),
             ..base
         };
+        let stalled = self.planned_at != Ticks::MAX
+            && remaining_in_round == self.remaining_when_planned
+            && remaining_in_round != Bytes::ZERO;
         let plan = self.plan(ctx, link, now);
-        (self.planned_at, self.remaining_when_planned) = (now, remaining_in_round);
+        // Nothing went out: the mark stays, so the next report measures the whole stretch.
+        if !stalled {
+            (self.planned_at, self.remaining_when_planned) = (now, remaining_in_round);
+        }
         plan
     }
 
-    /// What the link delivered since the latest allocation was planned, against it: `None`
-    /// when a plain reassessment came between, no time has passed, or nothing was sent (a
-    /// round that has nothing left to send says nothing about the link).
+    /// What the link delivered since the mark, against the latest allocation: `None` without
+    /// a mark, when no time has passed, when nothing went out yet (the mark stays), when the
+    /// round has nothing left (it may have ended early in the stretch), and when the round
+    /// grew (the count starts afresh).
     fn delivered_since_planned(&self, remaining_in_round: Bytes, now: Ticks) -> Option<Delivery> {
-        if self.planned_at == Ticks::MAX || now <= self.planned_at {
+        if self.planned_at == Ticks::MAX || remaining_in_round == Bytes::ZERO {
+            return None;
+        }
+        if remaining_in_round >= self.remaining_when_planned {
             return None;
         }
         let sent = self.remaining_when_planned.saturating_sub(remaining_in_round);
-        if sent == Bytes::ZERO {
-            return None;
-        }
+        // No time passed (the clock never goes back): no rate, `None`.
         let achieved = BytesPerSec::from_bytes_over(sent, now.saturating_sub(self.planned_at), self.profile.tick_hz)?;
         Some(Delivery { allocated: self.allocation.migration, achieved })
     }
@@ -792,6 +809,54 @@ mod tests {
         c.begin_round(link(10), Ticks(*now)).unwrap();
         *now += elapsed_ms;
         c.end_round(r, Ticks(*now)).unwrap()
+    }
+
+    /// PCA that keeps what the controller told it the link delivered.
+    #[derive(Clone, Default)]
+    struct DeliverySpy(core::cell::Cell<Option<Delivery>>);
+
+    impl Policy for DeliverySpy {
+        fn allocate(&self, ctx: &RoundContext, link: LinkSample) -> Allocation {
+            self.0.set(ctx.delivered);
+            Pca.allocate(ctx, link)
+        }
+    }
+
+    #[test]
+    fn delivery_is_measured_between_progress_reports() {
+        let mut c = Controller::new(quiet(), DeliverySpy::default()).unwrap();
+        let seen = |c: &Controller<DeliverySpy>| c.policy.0.get();
+        let delivery = |achieved| Some(Delivery { allocated: BytesPerSec(10 * MB), achieved: BytesPerSec(achieved) });
+        let at = |c: &mut Controller<DeliverySpy>, left: u64, ms: u64| {
+            c.reassess_with_progress(link(10), Bytes(left), None, Ticks(ms)).unwrap();
+        };
+        c.begin_round(link(10), Ticks(0)).unwrap();
+        assert_eq!(seen(&c), None);
+        // The first report only marks; the next measures what went out since: 5 MB in 1 s.
+        at(&mut c, 90 * MB, 1_000);
+        assert_eq!(seen(&c), None);
+        at(&mut c, 85 * MB, 2_000);
+        assert_eq!(seen(&c), delivery(5 * MB));
+        // Nothing went out: no measure, and the mark stays, so the next one spans both
+        // seconds: 4 MB in 2 s.
+        at(&mut c, 85 * MB, 3_000);
+        assert_eq!(seen(&c), None);
+        at(&mut c, 81 * MB, 4_000);
+        assert_eq!(seen(&c), delivery(2 * MB));
+        // A round that grew starts afresh; so does one after a plain reassessment.
+        at(&mut c, 90 * MB, 5_000);
+        assert_eq!(seen(&c), None);
+        c.reassess(link(10), Ticks(5_500)).unwrap();
+        at(&mut c, 80 * MB, 6_000);
+        assert_eq!(seen(&c), None);
+        // All sent, perhaps early in the stretch: nothing to tell.
+        at(&mut c, 0, 7_000);
+        assert_eq!(seen(&c), None);
+        // The next round starts without a mark.
+        c.end_round(report(100 * MB, 0, 10 * MB), Ticks(7_000)).unwrap();
+        c.begin_round(link(10), Ticks(7_000)).unwrap();
+        at(&mut c, 5 * MB, 8_000);
+        assert_eq!(seen(&c), None);
     }
 
     #[test]

@@ -41,9 +41,9 @@ pub const BDA_COEFFICIENTS_UTILISATION: u32 = 2;
 pub const BDA_UNMET_TAKE_RESERVE: u32 = 1;
 /// `bda_config.bda_plus_on_unmet` (and `bda_plan.guard_unmet`): keep the paper's reserve and
 /// ask the caller to slow the guest (QEMU's auto-converge or dirty-limit) until the guard
-/// can hold; the migration continues at the paper's rate, or, for the deadline guard, at
-/// the drain `R / T_left` if that is higher (slowing the guest does not send the bytes
-/// already outstanding).
+/// can hold; the migration continues at the paper's rate, or at the deadline guard's drain
+/// (`R / T_left` plus what the link fell short of delivering) if that is higher: slowing
+/// the guest does not send the bytes already outstanding.
 pub const BDA_UNMET_SLOW_GUEST: u32 = 2;
 /// `bda_config.bda_plus_on_unmet`: give up; the call that found the guard unmet returns
 /// `BDA_ERR_GUARD_UNMET` and the migration is aborted.

@@ -59,7 +59,9 @@ pub enum bda_rule {
     BDA_RULE_HELD = 10,
     /// BDA+'s convergence guard raised the rate to `U / rho_max` (or to the free bandwidth).
     BDA_RULE_CONVERGENCE_GUARD = 11,
-    /// BDA+'s deadline guard raised the rate to `U + R / T_left` (or to the free bandwidth).
+    /// BDA+'s deadline guard raised the rate to `U + R / T_left` plus what the link fell
+    /// short of delivering (or to the free bandwidth); under `BDA_UNMET_SLOW_GUEST`, when a
+    /// guard is unmet, to its drain alone (all but the `U`).
     BDA_RULE_DEADLINE_GUARD = 12,
     /// BDA+ reserved what it learned from the service's measured traffic instead of the
     /// paper's reserve.
@@ -75,7 +77,9 @@ pub enum bda_guard {
     BDA_GUARD_NONE = 0,
     /// The convergence guard: `E >= ceil(U / rho_max)`.
     BDA_GUARD_CONVERGENCE = 1,
-    /// The deadline guard: `E >= U + ceil(R / T_left)`.
+    /// The deadline guard: `E >= U + ceil(R / T_left)` plus what the link fell short of
+    /// delivering, `T_left` running to two thirds of the deadline (to the deadline once that
+    /// is past).
     BDA_GUARD_DEADLINE = 2,
 }
 
@@ -121,8 +125,9 @@ pub enum bda_stop_reason {
 /// BDA+: `guard` names the guard that needed more than the paper's rate, if any (the one
 /// needing the most when both did). It raised the rate (`rule` is then
 /// `BDA_RULE_CONVERGENCE_GUARD` or `BDA_RULE_DEADLINE_GUARD`) unless it was unmet with
-/// `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule (the deadline guard still
-/// raises it to its drain, `R / T_left`, when that is higher): throttle the guest then.
+/// `BDA_UNMET_SLOW_GUEST`, which keeps the paper's rate and rule (but for the deadline
+/// guard's drain, `R / T_left` plus the link's shortfall, when that is higher, whichever
+/// guard binds): throttle the guest then.
 #[allow(non_camel_case_types, reason = "C names")]
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,12 +155,13 @@ pub struct bda_plan {
     /// BDA+: 0 when the guard is met (or there is none); otherwise the free bandwidth is
     /// below `guard_needed_bytes_per_s` and this is the `BDA_UNMET_*` action taken:
     /// `BDA_UNMET_TAKE_RESERVE` (all free bandwidth went to the migration) or
-    /// `BDA_UNMET_SLOW_GUEST` (the paper's rate stands, or the deadline guard's drain where
-    /// higher; slow the guest's dirtying until the guard can hold). With `BDA_UNMET_ABORT`
+    /// `BDA_UNMET_SLOW_GUEST` (the paper's rate stands, or the deadline guard's drain, `R /
+    /// T_left` plus the link's shortfall, where higher; slow the guest's dirtying until the
+    /// guard can hold). With `BDA_UNMET_ABORT`
     /// the call returns `BDA_ERR_GUARD_UNMET` instead of a plan.
     pub guard_unmet: u32,
     /// BDA+: the migration rate the guard needs, in bytes/s, rounded up and saturating at
-    /// `UINT64_MAX` (a deadline already passed needs that much); may exceed
+    /// `UINT64_MAX` (a deadline already passed with bytes left needs that much); may exceed
     /// `free_bytes_per_s`.
     pub guard_needed_bytes_per_s: u64,
     /// BDA+: how much of the paper's reserve the guard gave the migration, in bytes/s: the
@@ -340,6 +346,10 @@ impl From<RoundVerdict> for bda_verdict {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct bda_progress {
     /// The bytes this round still has to send (its pages not yet sent, times the page size).
+    /// Between two `bda_reassess_link` calls with progress, what it fell by over the time
+    /// between them is what the link delivered, which the deadline guard compares with the
+    /// allocation: count it down as pages go out, and don't let it grow within a round (a
+    /// round that grows, or a call without progress between, starts the measure afresh).
     pub remaining_in_round_bytes: u64,
     /// The bytes the guest has dirtied since the round began (unique dirty pages times the
     /// page size); read only when `has_dirtied` is 1.
@@ -959,27 +969,27 @@ mod tests {
 
     #[test]
     fn progress_moves_the_deadline_guard() {
-        // A 20 s deadline; round 1 asked at 1 MB/s, raised by the guard to 100 MB in half the
-        // deadline, 10 MB/s. 5 s in, 50 MB left (delivered) and 10 MB dirtied: the guard plans
-        // to be done by two thirds of the deadline: 2 + 60/8.33 = 9.2 MB/s (the kernel's
+        // A 30 s deadline; round 1 asked at 1 MB/s, raised by the guard to 100 MB in half the
+        // deadline, 6.67 MB/s. 5 s in, 45 MB left and 15 MB dirtied: the guard plans to be
+        // done by two thirds of the deadline: 3 + 60/15 = 7 MB/s (the kernel's
         // reassess_with_progress example).
         let config = bda_config {
             bda_first_round_bytes_per_s: MB,
-            bda_plus_deadline_us: 20_000_000,
+            bda_plus_deadline_us: 30_000_000,
             memory_bytes: 100 * MB,
             ..bda_plus(BDA_UNMET_TAKE_RESERVE)
         };
         let mut state = init(&config);
         let first = begin_link(&mut state, &link(100 * MB, None), 0).unwrap();
-        assert_eq!(first.migration_bytes_per_s, 10 * MB);
+        assert_eq!(first.migration_bytes_per_s, 6_666_667);
         let progress = bda_progress {
-            remaining_in_round_bytes: 50 * MB,
-            dirtied_in_round_bytes: 10 * MB,
+            remaining_in_round_bytes: 45 * MB,
+            dirtied_in_round_bytes: 15 * MB,
             has_dirtied: 1,
             reserved: u32::MAX,
         };
         let plan = reassess_link(&mut state, &link(100 * MB, None), Some(&progress), 5_000).unwrap();
-        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_DEADLINE_GUARD, 9_200_000));
+        assert_eq!((plan.rule, plan.migration_bytes_per_s), (bda_rule::BDA_RULE_DEADLINE_GUARD, 7 * MB));
         // Without progress, the figures the round began with: all 100 MB by the round-1 target.
         let plain = reassess_link(&mut state, &link(100 * MB, None), None, 5_000).unwrap();
         assert_ne!(plain.migration_bytes_per_s, plan.migration_bytes_per_s);

@@ -69,10 +69,11 @@ enum PolicyName {
 enum OnUnmet {
     /// Give the migration all free bandwidth (logged).
     TakeReserve,
-    /// Keep the reserve and log that the guest should be slowed.
+    /// Keep the reserve (but for the deadline guard's drain) and log that the guest should be
+    /// slowed.
     Log,
-    /// Keep the reserve and let QEMU's auto-converge slow the guest from the first unmet
-    /// guard on (`migrate` turns the capability on before the migration, its throttle held
+    /// Keep the reserve (but for the deadline guard's drain) and let QEMU's auto-converge
+    /// slow the guest from the first unmet guard on (`migrate` turns the capability on before the migration, its throttle held
     /// at 1 % until then, as --on-non-convergence auto-converge does).
     AutoConverge,
     /// Cancel the migration, restoring the cap found.

@@ -480,8 +480,9 @@ impl Steering {
     }
 
     /// Says once a round that a BDA+ guard cannot be met on this link, and what was done;
-    /// with [`SteeringConfig::throttle_on_unmet`], the first time the reserve stays
-    /// ([`UnmetAction::SlowGuest`]) it also asks QEMU to slow the guest.
+    /// with [`SteeringConfig::throttle_on_unmet`], the first time the reserve stays (but for
+    /// the deadline guard's drain: [`UnmetAction::SlowGuest`]) it also asks QEMU to slow the
+    /// guest.
     fn note_unmet(
         noted: &mut u32,
         slow_guest: &mut SlowGuest,
@@ -495,16 +496,21 @@ impl Steering {
             return;
         }
         *noted = round;
+        // Under slow-guest the deadline guard's drain may still take part of the reserve.
+        let reserve = match report.reserve_taken.0 {
+            0 => "the reserve stays".to_string(),
+            taken => format!("the reserve gives {taken} B/s to the deadline's drain, the rest stays"),
+        };
         let done = match (action, *slow_guest) {
-            (UnmetAction::TakeReserve, _) => "the migration takes all of it",
+            (UnmetAction::TakeReserve, _) => "the migration takes all of it".to_string(),
             (UnmetAction::SlowGuest, SlowGuest::Off) => {
-                "the reserve stays; the guest should be slowed (--on-unmet auto-converge would let QEMU do it)"
+                format!("{reserve}; the guest should be slowed (--on-unmet auto-converge would let QEMU do it)")
             }
-            (UnmetAction::SlowGuest, SlowGuest::Ready) => "the reserve stays; QEMU's auto-converge slows the guest",
+            (UnmetAction::SlowGuest, SlowGuest::Ready) => format!("{reserve}; QEMU's auto-converge slows the guest"),
             (UnmetAction::SlowGuest, SlowGuest::Asked) => {
-                "the reserve stays; QEMU's auto-converge is slowing the guest"
+                format!("{reserve}; QEMU's auto-converge is slowing the guest")
             }
-            (UnmetAction::Abort, _) => "cancelling",
+            (UnmetAction::Abort, _) => "cancelling".to_string(),
         };
         actions.push(Action::Note(format!(
             "round {round}: BDA+'s {:?} guard needs {} B/s, {} B/s are free: {done}",

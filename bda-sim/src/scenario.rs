@@ -86,9 +86,10 @@ pub enum OnUnmet {
     /// Give the migration all free bandwidth: the reserve goes.
     #[default]
     TakeReserve,
-    /// Keep the reserve and slow the guest the way QEMU's auto-converge does: its writes (and
-    /// the service it can serve; the demand stays and counts as shortfall) are throttled by
-    /// 20 % at the first round whose guard is unmet, 10 % more at each further one, up to 99 %.
+    /// Keep the reserve (but for the deadline guard's drain) and slow the guest the way QEMU's
+    /// auto-converge does: its writes (and the service it can serve; the demand stays and
+    /// counts as shortfall) are throttled by 20 % from the first unmet guard, within a round
+    /// too, 10 % more at each round start whose guard is unmet, up to 99 %.
     SlowGuest,
     /// Abort the migration (reported as not completed).
     Abort,

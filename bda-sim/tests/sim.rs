@@ -131,77 +131,88 @@ proptest! {
     /// stress); for one whose busy phases come late, see the sweep below.
     #[test]
     fn bda_plus_meets_every_feasible_deadline(
-        case in feasible_deadline(&[WorkloadKind::Idle, WorkloadKind::KernelCompile, WorkloadKind::Stress]),
+        draw in deadline_draw(&[WorkloadKind::Idle, WorkloadKind::KernelCompile, WorkloadKind::Stress]),
         on_unmet in prop_oneof![Just(OnUnmet::TakeReserve), Just(OnUnmet::SlowGuest)],
     ) {
+        let case = deadline_case(draw).map_err(TestCaseError::fail)?;
         prop_assume!(case.is_some(), "PCA does not converge");
-        let (mut s, seed, deadline_s) = case.unwrap();
-        s.bda_plus.on_unmet = on_unmet;
-        let plus = simulate(&s, PolicyKind::BdaPlus, seed).map_err(TestCaseError::fail)?;
+        let (s, seed, deadline_s) = case.unwrap();
+        let plus = bda_plus_by(&s, seed, on_unmet)?;
         prop_assert!(plus.completed);
         prop_assert!(plus.total_time_s <= deadline_s, "BDA+ {} s, deadline {deadline_s} s", plus.total_time_s);
     }
-}
-
-/// A scenario of the deadline property: memory, workload, link, service, a round-1 reserve of
-/// up to 90 % of the link and a deadline 1.1 to 3 times what PCA takes; `None` when PCA
-/// does not converge.
-fn feasible_deadline(kinds: &'static [WorkloadKind]) -> impl Strategy<Value = Option<(Scenario, u64, f64)>> {
-    (
-        (16_u64..128, prop::sample::select(kinds), prop_oneof![Just(0.0), 0.0..3_000.0]),
-        (5e6..1.25e8, 0.0..0.5, 0.5..=1.0, 0.0..1.5),
-        (0.0..0.9, 1.1..3.0, prop_oneof![Just(None), (10_u8..=100).prop_map(Some)], any::<u64>()),
-    )
-        .prop_map(|(workload, link, plus)| deadline_case(workload, link, plus))
 }
 
 type WorkloadDraw = (u64, WorkloadKind, f64);
 type LinkDraw = (f64, f64, f64, f64);
 type PlusDraw = (f64, f64, Option<u8>, u64);
 
+/// A draw of the deadline property: memory, workload, link, service, a round-1 reserve of up
+/// to 90 % of the link, a deadline 1.1 to 3 times what PCA takes, `rho_max` and the seed.
+fn deadline_draw(kinds: &'static [WorkloadKind]) -> impl Strategy<Value = (WorkloadDraw, LinkDraw, PlusDraw)> {
+    (
+        (16_u64..128, prop::sample::select(kinds), prop_oneof![Just(0.0), 0.0..3_000.0]),
+        (5e6..1.25e8, 0.0..0.5, 0.5..=1.0, 0.0..1.5),
+        (0.0..0.9, 1.1..3.0, prop_oneof![Just(None), (10_u8..=100).prop_map(Some)], any::<u64>()),
+    )
+}
+
+/// The draw's scenario with BDA+'s deadline set, the seed and the deadline; `None` when PCA
+/// does not converge on it.
 fn deadline_case(
-    (memory_mib, kind, writes_per_s): WorkloadDraw,
-    (capacity, background_share, efficiency, service_factor): LinkDraw,
-    (first_round_reserve_share, slack, rho_max_percent, seed): PlusDraw,
-) -> Option<(Scenario, u64, f64)> {
+    ((memory_mib, kind, writes_per_s), (capacity, background_share, efficiency, service_factor), plus): (
+        WorkloadDraw,
+        LinkDraw,
+        PlusDraw,
+    ),
+) -> Result<Option<(Scenario, u64, f64)>, String> {
+    let (first_round_reserve_share, slack, rho_max_percent, seed) = plus;
     let mut s = Scenario::new(memory_mib * MIB, kind);
     s.workload = WorkloadParams { writes_per_s, ..s.workload };
     s.link = Link { capacity, efficiency, background: Background::Constant { rate: capacity * background_share } };
     s.service_factor = service_factor;
     s.time_limit_s = 1e6;
-    let pca = simulate(&s, PolicyKind::Pca, seed).ok()?;
+    let pca = simulate(&s, PolicyKind::Pca, seed)?;
     if !pca.converged {
-        return None;
+        return Ok(None);
     }
     let deadline_s = pca.total_time_s * slack;
     s.bda_plus = BdaPlusParams {
         max_dirty_ratio_percent: rho_max_percent,
         deadline_s: Some(deadline_s),
         first_round_reserve: FirstRoundReserve::Fixed((capacity * first_round_reserve_share) as u64),
-        on_unmet: OnUnmet::TakeReserve,
-        reserve: ReserveArg::DirtyRate,
+        ..s.bda_plus
     };
-    Some((s, seed, deadline_s))
+    Ok(Some((s, seed, deadline_s)))
 }
 
-/// The deadline property's cases `0..n`, drawn from the same ranges as the property but from
-/// a fixed seed each, for the sweep: (cases PCA converged on, the indices BDA+ missed).
-fn deadline_sweep(n: u64, kinds: &'static [WorkloadKind], on_unmet: OnUnmet) -> (usize, Vec<u64>) {
+fn bda_plus_by(s: &Scenario, seed: u64, on_unmet: OnUnmet) -> Result<bda_sim::run::RunResult, TestCaseError> {
+    let mut s = s.clone();
+    s.bda_plus.on_unmet = on_unmet;
+    s.bda_plus.reserve = ReserveArg::DirtyRate;
+    simulate(&s, PolicyKind::BdaPlus, seed).map_err(TestCaseError::fail)
+}
+
+/// The deadline property's cases `0..n`, drawn from the same ranges as the property but each
+/// from a fixed seed, for the sweep: the cases PCA converged on, and for each action the
+/// indices of the cases BDA+ missed.
+fn deadline_sweep(n: u64, kinds: &'static [WorkloadKind]) -> (usize, [Vec<u64>; 2]) {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-    let strategy = feasible_deadline(kinds);
+    let strategy = deadline_draw(kinds);
     let mut cases = 0;
-    let mut misses = Vec::new();
+    let mut misses = [Vec::new(), Vec::new()];
     for i in 0..n {
         let seed: [u8; 32] = core::array::from_fn(|b| (i >> (8 * (b % 8))) as u8);
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
-        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-        let Some((mut s, sim_seed, deadline_s)) = strategy.new_tree(&mut runner).unwrap().current() else { continue };
-        s.bda_plus.on_unmet = on_unmet;
+        let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+        let draw = strategy.new_tree(&mut runner).unwrap().current();
+        let Some((s, sim_seed, deadline_s)) = deadline_case(draw).unwrap() else { continue };
         cases += 1;
-        let plus = simulate(&s, PolicyKind::BdaPlus, sim_seed).unwrap();
-        if !(plus.completed && plus.total_time_s <= deadline_s) {
-            misses.push(i);
+        for (missed, on_unmet) in misses.iter_mut().zip([OnUnmet::TakeReserve, OnUnmet::SlowGuest]) {
+            let plus = bda_plus_by(&s, sim_seed, on_unmet).unwrap();
+            if !(plus.completed && plus.total_time_s <= deadline_s) {
+                missed.push(i);
+            }
         }
     }
     (cases, misses)
@@ -210,19 +221,18 @@ fn deadline_sweep(n: u64, kinds: &'static [WorkloadKind], on_unmet: OnUnmet) -> 
 /// A guest whose busy phases may come after round 1 (intermittent) can make any policy that
 /// reserves anything miss a deadline PCA meets: PCA may end before the busy phase while
 /// BDA+, slower in round 1, finds the migration's share of the link below the busy dirty
-/// rate (see the next test). Over these 500 fixed cases BDA+ meets every deadline; the full
-/// sweep, `N=30000 cargo test --release -p bda-sim --test sim -- --ignored --nocapture
-/// deadline_sweep_of`, counts the rare misses.
+/// rate (see the ignored test below). Over these 500 fixed cases BDA+ meets every deadline;
+/// the full sweep, `N=30000 cargo test --release -p bda-sim --test sim -- --ignored
+/// --nocapture deadline_sweep_of`, counts the rare misses (the first of them at case 2,040,
+/// taking the reserve).
 #[test]
 fn bda_plus_meets_the_deadlines_of_a_swinging_dirty_rate_in_a_fixed_sweep() {
-    for on_unmet in [OnUnmet::TakeReserve, OnUnmet::SlowGuest] {
-        let (cases, misses) = deadline_sweep(500, &[WorkloadKind::Intermittent], on_unmet);
-        assert!(cases > 400, "{cases}");
-        assert_eq!(misses, Vec::<u64>::new(), "{on_unmet:?}");
-    }
+    let (cases, [take, slow]) = deadline_sweep(500, &[WorkloadKind::Intermittent]);
+    assert!(cases > 400, "{cases}");
+    assert_eq!((take, slow), (vec![], vec![]));
 }
 
-/// The sweep's figures: `N` cases (default 2000) of every workload kind, per action.
+/// The sweep's figures: `N` cases (default 2,000) of every workload kind, per action.
 #[test]
 #[ignore = "a long sweep, run by hand: it prints the misses"]
 fn deadline_sweep_of_every_workload() {
@@ -231,10 +241,10 @@ fn deadline_sweep_of_every_workload() {
         ("steady", &[WorkloadKind::Idle, WorkloadKind::KernelCompile, WorkloadKind::Stress][..]),
         ("intermittent", &[WorkloadKind::Intermittent][..]),
     ] {
-        for on_unmet in [OnUnmet::TakeReserve, OnUnmet::SlowGuest] {
-            let (cases, misses) = deadline_sweep(n, kinds, on_unmet);
-            let first = &misses[..misses.len().min(10)];
-            println!("{name} {on_unmet:?}: {cases} feasible cases, {} missed (the first: {first:?})", misses.len());
+        let (cases, misses) = deadline_sweep(n, kinds);
+        for (missed, action) in misses.iter().zip(["take-reserve", "slow-guest"]) {
+            let first = &missed[..missed.len().min(10)];
+            println!("{name}, {action}: {cases} feasible cases, {} missed (the first: {first:?})", missed.len());
         }
     }
 }
@@ -308,40 +318,57 @@ fn summary(r: &bda_sim::run::RunResult) -> String {
     bda_sim::report::summary_line(r)
 }
 
-/// The deadline property's known gap, found by it: an intermittent guest idle through
-/// PCA's whole migration (11.3 s) and busy soon after. BDA+, with 61 % of the link reserved
-/// in round 1 and a deadline of 23.1 s, plans round 1 to end by two thirds of it and does
-/// (15.7 s), into the busy phase: there the migration's share of the overloaded link
-/// (2.8 MB/s, all free bandwidth allocated) barely outruns the guest's 2.2-3.9 MB/s, and the
-/// rounds after take 11.9 s (taking the reserve) or 7.9 s (slowing the guest, whose
-/// throttle rises 10 % a round) where 7.4 s are left. Ignored because it shows a miss that
-/// is not fixed: `cargo test -p bda-sim --test sim -- --ignored the_deadline` reproduces it.
+/// The deadline property's counterexample of the version before, met now: an intermittent
+/// guest, a round-1 reserve of 61 % of the link and a deadline of 1.56 times PCA's 16.0 s.
+/// Round 1 then planned to be done in half the time left at each reassessment, a margin it
+/// spent again each time, so it ended late and the busy phase caught the rounds after it;
+/// planned by two thirds of the deadline, it is done within it either way.
+#[test]
+fn the_deadline_is_met_where_round_1_used_to_run_late() {
+    let draw = (
+        (90, WorkloadKind::Intermittent, 2_872.546_262_068_520_3),
+        (15_130_016.258_339_72, 0.223_037_029_998_214_9, 0.698_697_193_523_231, 1.247_303_032_906_459_2),
+        (0.606_341_963_470_213_2, 1.562_304_345_929_587, None, 13_336_233_807_465_192_262),
+    );
+    let (s, seed, deadline_s) = deadline_case(draw).unwrap().unwrap();
+    for on_unmet in [OnUnmet::TakeReserve, OnUnmet::SlowGuest] {
+        let plus = bda_plus_by(&s, seed, on_unmet).unwrap();
+        assert!(plus.total_time_s <= deadline_s, "{on_unmet:?}: {}, deadline {deadline_s} s", summary(&plus));
+    }
+}
+
+/// The deadline property's known gap, found by it: an intermittent guest idle through PCA's
+/// whole migration and busy soon after. BDA+, with 61 % of the link reserved in round 1,
+/// plans round 1 to end by two thirds of the deadline, and it ends about then, in the busy
+/// phase: there the migration's share of the overloaded link, all free bandwidth allocated,
+/// barely outruns the guest's writes, and the rounds after overrun the deadline, taking the
+/// reserve or slowing the guest (whose throttle rises 10 % a round). Ignored because it
+/// shows a miss that is not fixed: `cargo test --release -p bda-sim --test sim -- --ignored
+/// --nocapture the_deadline` prints the runs, round by round.
 #[test]
 #[ignore = "a known miss of BDA+'s deadline guard, kept to reproduce it"]
 fn the_deadline_is_missed_when_a_busy_phase_follows_round_1() {
-    let mut s = Scenario::new(55 * MIB, WorkloadKind::Intermittent);
-    s.workload.writes_per_s = 2_503.609_177_501_698_5;
-    let capacity = 8_396_446.366_095_608;
-    s.link = Link {
-        capacity,
-        efficiency: 0.945_410_104_038_881_7,
-        background: Background::Constant { rate: capacity * 0.275_537_475_092_275_33 },
-    };
-    s.service_factor = 1.233_726_808_132_72;
-    s.time_limit_s = 1e6;
-    let seed = 10_531_743_427_832_686_907;
-    let pca = simulate(&s, PolicyKind::Pca, seed).unwrap();
-    assert!(pca.converged);
-    let deadline_s = pca.total_time_s * 2.048_292_738_073_080_4;
+    let draw = (
+        (55, WorkloadKind::Intermittent, 2_503.609_177_501_698_5),
+        (8_396_446.366_095_608, 0.275_537_475_092_275_33, 0.945_410_104_038_881_7, 1.233_726_808_132_72),
+        (0.607_343_929_494_806_1, 2.048_292_738_073_080_4, None, 10_531_743_427_832_686_907),
+    );
+    let (s, seed, deadline_s) = deadline_case(draw).unwrap().unwrap();
+    println!("deadline {deadline_s:.2} s");
     for on_unmet in [OnUnmet::TakeReserve, OnUnmet::SlowGuest] {
-        s.bda_plus = BdaPlusParams {
-            max_dirty_ratio_percent: None,
-            deadline_s: Some(deadline_s),
-            first_round_reserve: FirstRoundReserve::Fixed((capacity * 0.607_343_929_494_806_1) as u64),
-            on_unmet,
-            reserve: ReserveArg::DirtyRate,
-        };
-        let plus = simulate(&s, PolicyKind::BdaPlus, seed).unwrap();
+        let plus = bda_plus_by(&s, seed, on_unmet).unwrap();
+        println!("{on_unmet:?}: {}", summary(&plus));
+        for round in &plus.trace {
+            println!(
+                "  round {:2} {:<11} {:>5.2} s, allocated {:>5.2} MB/s, delivered {:>5.2} MB/s, dirtied {:>5.2} MB/s",
+                round.round,
+                round.kind,
+                round.duration_s,
+                round.migration as f64 / 1e6,
+                round.achieved / 1e6,
+                round.dirty_rate as f64 / 1e6
+            );
+        }
         assert!(
             plus.total_time_s > deadline_s,
             "{on_unmet:?}: {} s within the deadline of {deadline_s} s: the gap is closed",

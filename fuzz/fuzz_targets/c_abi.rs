@@ -123,7 +123,12 @@ fn check_plan(plan: &bda_plan, status: bda_status, policy: u32, aborted: &mut bo
     match plan.guard_unmet {
         0 => assert_eq!(plan.migration_bytes_per_s, plan.guard_needed_bytes_per_s),
         BDA_UNMET_TAKE_RESERVE => assert_eq!(plan.migration_bytes_per_s, plan.free_bytes_per_s),
-        BDA_UNMET_SLOW_GUEST => assert_eq!(plan.guard_reserve_taken_bytes_per_s, 0),
+        // The reserve stays, but for the deadline guard's drain (crash-e916cf34 in the
+        // corpus: the assertion from before the drain).
+        BDA_UNMET_SLOW_GUEST => assert!(
+            plan.guard_reserve_taken_bytes_per_s == 0 || plan.rule == bda_rule::BDA_RULE_DEADLINE_GUARD,
+            "{plan:?}"
+        ),
         // An abort never comes back as a plan.
         other => panic!("guard_unmet {other}"),
     }

@@ -599,41 +599,41 @@ static void test_bda_reassess_link(void) {
     cfg.policy = BDA_POLICY_BDA_PLUS;
     cfg.memory_bytes = 100 * MB;
     cfg.bda_first_round_bytes_per_s = MB;
-    cfg.bda_plus_deadline_us = 20000000;
+    cfg.bda_plus_deadline_us = 30000000;
     bda_state st, zeroed;
     bda_plan plan, before;
     memset(&zeroed, 0, sizeof zeroed);
     init(&st, &cfg);
-    bda_link link = link_of(100 * MB, 0, 0, 0);
-    bda_progress progress = {50 * MB, 10 * MB, 1, 0};
+    bda_link link = link_of(50 * MB, 0, 0, 0);
+    bda_progress progress = {45 * MB, 15 * MB, 1, 0};
     EXPECT(bda_reassess_link(&st, &link, &progress, 0, &plan), BDA_ERR_NO_ROUND_IN_PROGRESS);
     EXPECT(bda_reassess_link(NULL, &link, &progress, 0, &plan), BDA_ERR_NULL_POINTER);
     EXPECT(bda_reassess_link(&st, NULL, &progress, 0, &plan), BDA_ERR_NULL_POINTER);
     EXPECT(bda_reassess_link(&st, &link, &progress, 0, NULL), BDA_ERR_NULL_POINTER);
     EXPECT(bda_reassess_link(&zeroed, &link, &progress, 0, &plan), BDA_ERR_STATE_NOT_INITIALISED);
 
-    /* Round 1, its dirty rate unknown, aims at half the deadline: 100 MB in 10 s. */
+    /* Round 1, its dirty rate unknown, aims at half the deadline: 100 MB in 15 s. */
     EXPECT(bda_begin_round_link(&st, &link, 0, &plan), BDA_OK);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 10 * MB);
-    /* 5 s in, 50 MB left (the 10 MB/s were delivered) and 10 MB dirtied: 60 MB by two thirds
-     * of the deadline (8.33 s left), plus U = 2 MB/s. */
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 6666667);
+    /* 5 s in, 45 MB left and 15 MB dirtied: 60 MB by two thirds of the deadline (15 s left),
+     * plus U = 3 MB/s. */
     EXPECT(bda_reassess_link(&st, &link, &progress, 5000, &plan), BDA_OK);
-    check_plan(&plan, 100 * MB, 0);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 9200000);
+    check_plan(&plan, 50 * MB, 0);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 7 * MB);
     /* Not measured: round 1's dirtying is unknown, so the round aims at its own target, half
-     * the deadline (5 s left): 50 MB / 5 s. */
+     * the deadline (10 s left): 45 MB / 10 s. */
     progress.has_dirtied = 0;
     EXPECT(bda_reassess_link(&st, &link, &progress, 5000, &plan), BDA_OK);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 10 * MB);
-    /* 1 s later only 5 MB more went: the link delivered 5 of the 10 MB/s. 45 MB in the 4 s
-     * left to round 1's target need 11.25 MB/s, and the 5 MB/s short are asked for on top. */
-    progress.remaining_in_round_bytes = 45 * MB;
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 4500000);
+    /* 1 s later only 3 MB more went: the link delivered 3 of the 4.5 MB/s. 42 MB in the 9 s
+     * left to round 1's target need 4.67 MB/s, and the 1.5 MB/s short are asked for on top. */
+    progress.remaining_in_round_bytes = 42 * MB;
     EXPECT(bda_reassess_link(&st, &link, &progress, 6000, &plan), BDA_OK);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 16250000);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 6166667);
     /* NULL progress: bda_reassess. */
     bda_plan plain;
     EXPECT(bda_reassess_link(&st, &link, NULL, 5000, &plan), BDA_OK);
-    EXPECT(bda_reassess(&st, 100 * MB, 0, 5000, &plain), BDA_OK);
+    EXPECT(bda_reassess(&st, 50 * MB, 0, 5000, &plain), BDA_OK);
     /* Field by field: a plan written by bda leaves its padding bytes undefined. */
     CHECK(plan.round == plain.round && plan.kind == plain.kind && plan.rule == plain.rule);
     CHECK(plan.migration_bytes_per_s == plain.migration_bytes_per_s);
@@ -656,7 +656,7 @@ static void test_bda_reassess_link(void) {
     progress.remaining_in_round_bytes = UINT64_MAX;
     progress.dirtied_in_round_bytes = UINT64_MAX;
     EXPECT(bda_reassess_link(&st, &link, &progress, UINT64_MAX, &plan), BDA_OK);
-    check_plan(&plan, 100 * MB, 0);
+    check_plan(&plan, 50 * MB, 0);
 }
 
 static void test_bda_link_filter_config_default(void) {
@@ -1292,31 +1292,31 @@ static void test_bda_plus(void) {
     CHECK(plan.migration_bytes_per_s == 14 * MB); /* not written */
     EXPECT(bda_reassess(&st, 20 * MB, 0, 1200, &plan), BDA_ERR_MIGRATION_ABORTED);
 
-    /* The deadline guard: 64 MiB within 10 s, convergence guard off, round 1 asked at
+    /* The deadline guard: 64 MiB within 12 s, convergence guard off, round 1 asked at
      * 1 MB/s. Round 1, its dirty rate unknown, aims at half the deadline:
-     * ceil(67108864 B / 5 s) = 13421773 B/s. */
+     * ceil(67108864 B / 6 s) = 11184811 B/s. */
     cfg = bda_plus(BDA_UNMET_TAKE_RESERVE);
     cfg.bda_plus_max_dirty_ratio_ppm = 0;
-    cfg.bda_plus_deadline_us = 10000000;
+    cfg.bda_plus_deadline_us = 12000000;
     cfg.bda_first_round_bytes_per_s = MB;
     init(&st, &cfg);
     EXPECT(bda_begin_round(&st, 100 * MB, 0, 0, &plan), BDA_OK);
     check_guard(&plan);
     CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.guard == BDA_GUARD_DEADLINE);
-    CHECK(plan.migration_bytes_per_s == 13421773 && plan.guard_needed_bytes_per_s == 13421773);
-    CHECK(plan.guard_reserve_taken_bytes_per_s == 13421773 - MB && plan.guard_unmet == 0);
+    CHECK(plan.migration_bytes_per_s == 11184811 && plan.guard_needed_bytes_per_s == 11184811);
+    CHECK(plan.guard_reserve_taken_bytes_per_s == 11184811 - MB && plan.guard_unmet == 0);
     /* Round 1 took 6 s and dirtied 1.5 MB (U = 250 kB/s); 1 MB is left, planned to be sent
-     * by two thirds of the deadline (0.67 s left): U + 1.5 MB/s = 1750000 B/s. The paper
-     * leaves 1.9 MB/s - U = 1650000 B/s. */
+     * by two thirds of the deadline (2 s left): U + 0.5 MB/s = 750000 B/s. The paper leaves
+     * 0.9 MB/s - U = 650000 B/s. */
     EXPECT(bda_end_round(&st, 64 * MIB, 1500000, MB, 6000, &verdict), BDA_OK);
-    EXPECT(bda_begin_round(&st, 1900000, 0, 6000, &plan), BDA_OK);
+    EXPECT(bda_begin_round(&st, 900000, 0, 6000, &plan), BDA_OK);
     check_guard(&plan);
-    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 1750000);
-    CHECK(plan.guard_needed_bytes_per_s == 1750000 && plan.guard_reserve_taken_bytes_per_s == 100000);
+    CHECK(plan.rule == BDA_RULE_DEADLINE_GUARD && plan.migration_bytes_per_s == 750000);
+    CHECK(plan.guard_needed_bytes_per_s == 750000 && plan.guard_reserve_taken_bytes_per_s == 100000);
     CHECK(plan.reserved_bytes_per_s == 150000 && plan.guard_unmet == 0);
     /* Past the deadline no rate is enough: unmet, and the whole link goes to the migration. */
-    EXPECT(bda_end_round(&st, 4 * MB, MB, 2 * MB, 11000, &verdict), BDA_OK);
-    EXPECT(bda_begin_round(&st, 4200000, 0, 11000, &plan), BDA_OK);
+    EXPECT(bda_end_round(&st, 4 * MB, MB, 2 * MB, 13000, &verdict), BDA_OK);
+    EXPECT(bda_begin_round(&st, 4200000, 0, 13000, &plan), BDA_OK);
     check_guard(&plan);
     CHECK(plan.guard == BDA_GUARD_DEADLINE && plan.guard_needed_bytes_per_s == UINT64_MAX);
     CHECK(plan.guard_unmet == BDA_UNMET_TAKE_RESERVE && plan.migration_bytes_per_s == 4200000);

@@ -2,8 +2,8 @@
 
 use bda_core::{
     AnyPolicy, Bda, BdaConfig, BdaPlus, BdaPlusConfig, Bytes, BytesPerSec, Coefficients, Delivery, DirtyRates,
-    FullHistory, Guard, Incremental, IncrementalConfig, LinkSample, Pca, Policy, RateHistory, ReserveSource,
-    RoundContext, RoundKind, Rule, Share, Static, UnmetAction, WindowHistory,
+    FullHistory, Incremental, IncrementalConfig, LinkSample, Pca, Policy, RateHistory, ReserveSource, RoundContext,
+    RoundKind, Rule, Share, Static, UnmetAction, WindowHistory,
 };
 use bda_tests::any_u64;
 use num_bigint::BigInt;
@@ -330,26 +330,34 @@ proptest! {
         let mut drain = None;
         if let (Some(deadline), RoundKind::First | RoundKind::Live) = (deadline_us, kind) {
             // Before round 1's own dirty rate is known it aims at deadline * (1 - max(rho_max,
-            // 1/2)); otherwise at two thirds of the deadline, with the round's rate where known.
+            // 1/2)); otherwise at two thirds of the deadline, rounded down to the microsecond,
+            // with the round's rate where known; once past that, in half the time left.
             let blind = kind == RoundKind::First && dirtying.is_none();
             let target = if blind {
                 deadline - ratio.unwrap_or(Share::HALF).max(Share::HALF).of(deadline)
             } else {
-                deadline - deadline / 3
+                u64::try_from(u128::from(deadline) * 2 / 3).unwrap()
             };
-            let left = target.saturating_sub(elapsed_us);
+            let left = match target.saturating_sub(elapsed_us) {
+                0 => deadline.saturating_sub(elapsed_us) / 2,
+                left => left,
+            };
             let shortfall = delivered.map_or(0, |(allocated, achieved)| {
                 if achieved >= allocated - allocated / 16 { 0 } else { allocated - achieved }
             });
-            // No time left: no rate is enough.
-            let d = if left == 0 { q(u64::MAX) + q(1) } else { q(to_send) * q(1_000_000) / q(left) + q(shortfall) };
+            // Nothing to send needs nothing; something with no time left, more than any rate.
+            let d = match (to_send, left) {
+                (0, _) => q(shortfall),
+                (_, 0) => q(u64::MAX) + q(1),
+                _ => q(to_send) * q(1_000_000) / q(left) + q(shortfall),
+            };
             let rate = dirtying.map_or(latest.clone(), q);
             needs.push(&d + rate);
             drain = Some(d);
         }
         for need in &needs {
-            let kept_reserve = action == UnmetAction::SlowGuest && a.guard.is_some_and(|g| g.unmet.is_some());
-            if need <= &q(free) && !kept_reserve {
+            let slowed_guest = action == UnmetAction::SlowGuest && a.guard.is_some_and(|g| g.unmet.is_some());
+            if need <= &q(free) && !slowed_guest {
                 prop_assert!(q(a.migration.0) >= *need, "{a:?} needs {need}");
             }
         }
@@ -357,9 +365,10 @@ proptest! {
             let largest = needs.iter().max().unwrap();
             prop_assert_eq!(report.unmet.is_some(), largest > &q(free));
             if report.unmet == Some(UnmetAction::SlowGuest) {
-                // The reserve stays, but for the deadline guard's drain (rounded up, at most F).
-                let raised = match (report.guard, &drain) {
-                    (Guard::Deadline, Some(d)) if *d > q(base) => Some(d.min(&q(free)).clone()),
+                // The reserve stays, but for the deadline guard's drain (rounded up, at most F),
+                // whichever guard binds.
+                let raised = match &drain {
+                    Some(d) if *d > q(base) => Some(d.min(&q(free)).clone()),
                     _ => None,
                 };
                 match raised {

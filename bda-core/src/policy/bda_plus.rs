@@ -17,8 +17,11 @@
 //!    falls behind asks for more; so does one whose link delivers less than its allocation
 //!    (the [`Delivery::shortfall`](crate::Delivery::shortfall) is asked for on top). `T_left`
 //!    runs to two thirds of the deadline, the last third kept for what the fluid model
-//!    leaves out; round 1, while it knows no dirty rate, aims to end by
-//!    `deadline * (1 - max(rho_max, 1/2))` and leaves the rest to the rounds after it.
+//!    leaves out (once the two thirds are past, it plans to be done in half the time left to
+//!    the deadline); round 1, while it knows no dirty rate, aims to end by
+//!    `deadline * (1 - max(rho_max, 1/2))` and leaves the rest to the rounds after it. A link that caps the migration below the need makes the asked
+//!    rate climb at each reassessment, by the shortfall seen, until it is unmet: it cannot be
+//!    met on that link.
 //! 3. The paper's floor (it comes with the underlying [`BdaConfig`]).
 //!
 //! The reserve itself is the paper's equation 4 or, by default, one learned from the
@@ -60,8 +63,10 @@ pub enum UnmetAction {
     TakeReserve = 1,
     /// Keep the paper's reserve and ask the caller to slow the guest until the guard can hold
     /// (QEMU's auto-converge or dirty-limit are the real-world means). Slowing the guest
-    /// removes the dirty rate's part of a need, not the deadline guard's drain `R / T_left`
-    /// (bytes already outstanding): the reserve still gives way to the drain, and only to it.
+    /// removes the dirty rate's part of a need, not the deadline guard's drain (the bytes
+    /// already outstanding over the time left, `R / T_left`, plus what the link fell short of
+    /// delivering): the reserve still gives way to the drain, and only to it, whichever
+    /// guard needs more.
     SlowGuest = 2,
     /// Give up: the controller aborts the migration.
     Abort = 3,
@@ -160,14 +165,17 @@ impl BdaPlusConfig {
 /// # Rounding
 ///
 /// The guards' rates are rounded up (`ceil(U / rho_max)`, `U + ceil(R * 10^6 / T_left_us)`),
-/// saturating at `u64::MAX`, so a guard never asks for less than the exact value; the
-/// allocation then cuts them to `F`.
+/// saturating at `u64::MAX`, and the deadline guard's planned end is rounded down to the
+/// microsecond, so a guard never asks for less than the exact value; the allocation then
+/// cuts them to `F`.
 ///
 /// # Degenerate cases
 ///
 /// - Round 1 has no dirty rate: only the deadline guard applies there, with `U = 0`.
 /// - The stop-and-copy round gets all of `F`, as in the paper; no guard applies.
-/// - A deadline already passed (`T_left = 0`) needs an unbounded rate: the guard is unmet.
+/// - Past the planned end (two thirds of the deadline) the deadline guard plans to be done in
+///   half the time left to the deadline; past the deadline (`T_left = 0`) bytes still to
+///   send need an unbounded rate (the guard is unmet), and nothing to send needs none.
 /// - An unbounded dirty rate ([`BytesPerSec::MAX`]) makes the convergence guard unmet.
 ///
 /// # Example: the guard where the paper's BDA stalls
@@ -289,9 +297,9 @@ impl BdaPlus {
     /// `rho_max / (1 - rho_max)` of round 1's time, the rest of the deadline.
     fn planned_end_us(&self, ctx: &RoundContext) -> u64 {
         if ctx.kind != RoundKind::First || ctx.dirtying.is_some() {
-            // ceil(2/3 of it), through the kernel's own wide division: a u64 division by a
-            // constant would link the compiler's (about 1 KiB on thumbv7em).
-            return crate::wide::mul_div(self.deadline_us, 2, 2, 3);
+            // 2/3 of it rounded down (earlier), through the kernel's own wide division: a u64
+            // division by a constant would link the compiler's (about 1 KiB on thumbv7em).
+            return crate::wide::mul_div(self.deadline_us, 2, 0, 3);
         }
         // At least half is left for the later rounds: with a small rho_max its guard is
         // the likelier to be unmet, and the later rounds then take longer than it promises.
@@ -310,17 +318,26 @@ impl BdaPlus {
         let deadline = (self.deadline_us != 0).then(|| {
             // The round's own dirty rate so far is the better guide, where it is known.
             let dirtying = ctx.dirtying.unwrap_or(latest);
-            let left_us = self.planned_end_us(ctx).saturating_sub(ctx.elapsed_us);
+            // Past the planned end, behind: done in half the time left to the deadline (the
+            // simulator's sweep misses fewer deadlines so than planning to the deadline
+            // itself); past the deadline, no time is left.
+            let left_us = match self.planned_end_us(ctx).saturating_sub(ctx.elapsed_us) {
+                0 => self.deadline_us.saturating_sub(ctx.elapsed_us) / 2,
+                left_us => left_us,
+            };
             // What the link failed to deliver of the last allocation is asked for on top:
             // the deadline is met by bytes delivered, not allocated.
             let shortfall = ctx.delivered.map_or(0, |d| u128::from(d.shortfall().0));
             let drain = drain_rate(ctx.to_send.0, left_us).saturating_add(shortfall);
             Need { guard: Guard::Deadline, rate: drain.saturating_add(u128::from(dirtying.0)), drain }
         });
-        match (convergence, deadline) {
+        // The deadline's drain counts under slow-guest whichever guard needs more.
+        let drain = deadline.as_ref().map_or(0, |d| d.drain);
+        let binding = match (convergence, deadline) {
             (Some(c), Some(d)) => Some(if d.rate > c.rate { d } else { c }),
             (c, d) => c.or(d),
-        }
+        };
+        binding.map(|need| Need { drain, ..need })
     }
 }
 
@@ -330,8 +347,9 @@ struct Need {
     guard: Guard,
     /// The whole rate the guard needs.
     rate: u128,
-    /// The part of it no slowing of the guest removes: the deadline guard's bytes already
-    /// outstanding over the time left (`R / T_left`). The dirty rate's part is the guest's.
+    /// What no slowing of the guest removes: the deadline guard's drain, the bytes already
+    /// outstanding over the time left (`R / T_left`) plus the link's shortfall, whichever
+    /// guard binds (zero without a deadline). The dirty rate's part is the guest's.
     drain: u128,
 }
 
@@ -350,21 +368,22 @@ impl Policy for BdaPlus {
         let free = link.free();
         let unmet = (rate > u128::from(free.0)).then_some(self.on_unmet);
         let needed = BytesPerSec(u64::try_from(rate).unwrap_or(u64::MAX));
-        let raise_to = match unmet {
-            None => rate,
+        let (raise_to, rule) = match unmet {
             // Slowing the guest removes the dirty rate's part of the need, not the drain:
             // with slow-guest the reserve still gives way to the drain, and only to it.
-            Some(UnmetAction::SlowGuest) => drain,
-            Some(UnmetAction::TakeReserve | UnmetAction::Abort) => rate.max(u128::from(free.0)),
+            Some(UnmetAction::SlowGuest) => (drain, Rule::DeadlineGuard),
+            None | Some(UnmetAction::TakeReserve | UnmetAction::Abort) => {
+                let rule = match guard {
+                    Guard::Convergence => Rule::ConvergenceGuard,
+                    Guard::Deadline => Rule::DeadlineGuard,
+                };
+                (if unmet.is_some() { rate.max(u128::from(free.0)) } else { rate }, rule)
+            }
         };
         if raise_to <= u128::from(paper.migration.0) {
             let reserve_taken = BytesPerSec::ZERO;
             return Allocation { guard: Some(GuardReport { guard, needed, reserve_taken, unmet }), ..paper };
         }
-        let rule = match guard {
-            Guard::Convergence => Rule::ConvergenceGuard,
-            Guard::Deadline => Rule::DeadlineGuard,
-        };
         let mut allocation = Allocation::up_to(BytesPerSec(u64::try_from(raise_to).unwrap_or(u64::MAX)), link, rule);
         // Raising the rate is the guard's doing, not a clamp: only the paper's own request
         // counts as cut to the free bandwidth.
@@ -383,8 +402,12 @@ fn convergence_rate(latest: BytesPerSec, max_dirty_ratio: Share) -> u128 {
     crate::wide::div(numerator, bits).unwrap_or(u128::MAX)
 }
 
-/// `ceil(R * 10^6 / T_left_us)`; `u128::MAX` (unbounded) when no time is left.
+/// `ceil(R * 10^6 / T_left_us)`: zero with nothing to send, `u128::MAX` (unbounded) when
+/// something is and no time is left.
 fn drain_rate(to_send: u64, left_us: u64) -> u128 {
+    if to_send == 0 {
+        return 0;
+    }
     let left = u128::from(left_us);
     let numerator = crate::wide::mul(to_send, 1_000_000).saturating_add(left.saturating_sub(1));
     crate::wide::div(numerator, left).unwrap_or(u128::MAX)
@@ -517,6 +540,11 @@ mod tests {
         let report = a.guard.unwrap();
         assert_eq!((report.needed, report.unmet), (BytesPerSec(16_000_000), Some(UnmetAction::SlowGuest)));
         assert_eq!(report.reserve_taken, BytesPerSec(3_500_000));
+        // With the convergence guard on it needs 20 MB/s and binds; the drain still counts.
+        let both = BdaPlusConfig { max_dirty_ratio: Some(Share::HALF), ..config };
+        let a = plus(both).allocate(&ctx, IDLE);
+        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(6_000_000)));
+        assert_eq!(a.guard.map(|g| (g.guard, g.needed)), Some((Guard::Convergence, BytesPerSec(20_000_000))));
         // A guest that dirtied less before: the paper reserves 8.67 MB/s, and the 3 MB/s that
         // 30 MB outstanding drain at are below its 3.83, so it stands (the guard's 13 MB/s is
         // still unmet: the guest is slowed).
@@ -543,11 +571,20 @@ mod tests {
         let a = plus(config).allocate(&ctx, IDLE);
         assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(7_000_000)));
         assert_eq!(a.guard.unwrap().reserve_taken, BytesPerSec(2_700_000));
-        // Past the planned end: unbounded, so unmet, and the link goes to the migration.
-        let late = RoundContext { elapsed_us: 20_000_000, ..ctx };
+        // Past the planned end, done in half the time left to the deadline: 10 MB in 2.5 s of
+        // the 5 s to 30 s, 1 + 4 MB/s.
+        let behind = RoundContext { to_send: Bytes(10_000_000), elapsed_us: 25_000_000, ..ctx };
+        let a = plus(config).allocate(&behind, IDLE);
+        assert_eq!((a.rule, a.migration), (Rule::DeadlineGuard, BytesPerSec(5_000_000)));
+        // Past the deadline: unbounded, so unmet, and the link goes to the migration; with
+        // nothing left to send, nothing is needed but the dirty rate.
+        let late = RoundContext { elapsed_us: 30_000_000, ..ctx };
         let a = plus(config).allocate(&late, IDLE);
         assert_eq!((a.migration, a.guard.unwrap().needed), (T, BytesPerSec::MAX));
         assert_eq!(a.guard.unwrap().unmet, Some(UnmetAction::TakeReserve));
+        let done = RoundContext { to_send: Bytes(0), ..late };
+        assert_eq!(plus(config).allocate(&done, IDLE).guard, None);
+        assert_eq!(drain_rate(0, 0), 0);
         // Rounded up: 1 byte in 3 us is 333,333.3 B/s.
         assert_eq!(drain_rate(1, 3), 333_334);
         // Beyond u64 still compares above the widest link.

@@ -115,10 +115,11 @@ pub struct RoundContext {
     /// This round's dirty rate so far, when the caller reported what the guest dirtied
     /// since the round began; `None` otherwise.
     pub dirtying: Option<BytesPerSec>,
-    /// What the link delivered to the migration against its allocation, since that was
-    /// planned, at a [`reassess_with_progress`](crate::Controller::reassess_with_progress);
-    /// `None` when a round begins, at a plain [`reassess`](crate::Controller::reassess), after
-    /// one (it tells no progress), and when no time has passed or nothing was sent.
+    /// What the link delivered to the migration against its allocation, at a
+    /// [`reassess_with_progress`](crate::Controller::reassess_with_progress): since the
+    /// previous one in the round. `None` when a round begins, at the round's first such call,
+    /// at a plain [`reassess`](crate::Controller::reassess) and the call after it, and when
+    /// no time has passed, nothing went out yet, nothing is left or the round grew.
     pub delivered: Option<Delivery>,
 }
 
@@ -201,7 +202,8 @@ pub enum Rule {
     Held = 10,
     /// BDA+'s convergence guard raised the rate to `U / rho_max` (or to `F`).
     ConvergenceGuard = 11,
-    /// BDA+'s deadline guard raised the rate to `U + R / T_left` (or to `F`).
+    /// BDA+'s deadline guard raised the rate to `U + R / T_left` plus the link's shortfall
+    /// (or to `F`); under slow-guest, when a guard is unmet, to its drain alone.
     DeadlineGuard = 12,
     /// BDA+ reserved what it learned from the service's measured traffic
     /// ([`ReserveSource::ServiceTraffic`]) instead of equation 4's reserve.
