@@ -599,6 +599,39 @@ mod tests {
     }
 
     #[test]
+    fn an_unmet_guard_is_noted_once_a_round_with_what_the_reserve_gave() {
+        use bda_core::{Guard, GuardReport, Rule};
+        let guarded = |guard, reserve_taken| {
+            let mut a = Allocation::up_to(
+                BytesPerSec(6_000_000),
+                LinkSample::new(BytesPerSec(10_000_000), BytesPerSec(0)),
+                Rule::DeadlineGuard,
+            );
+            let unmet = Some(UnmetAction::SlowGuest);
+            a.guard = Some(GuardReport {
+                guard,
+                needed: BytesPerSec(16_000_000),
+                reserve_taken: BytesPerSec(reserve_taken),
+                unmet,
+            });
+            a
+        };
+        let (mut noted, mut slow_guest, mut actions) = (0, SlowGuest::Ready, Vec::new());
+        // The deadline's drain took 3.5 MB/s of the reserve: said, and QEMU asked to slow the guest.
+        Steering::note_unmet(&mut noted, &mut slow_guest, 2, &guarded(Guard::Deadline, 3_500_000), &mut actions);
+        let Some(Action::Note(note)) = actions.first() else { panic!("{actions:?}") };
+        assert!(note.contains("needs 16000000 B/s, 10000000 B/s are free: the reserve gives 3500000 B/s to the deadline's drain, the rest stays; QEMU's auto-converge slows the guest"), "{note}");
+        assert_eq!((actions.get(1), slow_guest), (Some(&Action::ThrottleGuest), SlowGuest::Asked));
+        // Once a round; the next round's note says the reserve stays whole, and asks nothing more.
+        Steering::note_unmet(&mut noted, &mut slow_guest, 2, &guarded(Guard::Deadline, 3_500_000), &mut actions);
+        assert_eq!(actions.len(), 2);
+        Steering::note_unmet(&mut noted, &mut slow_guest, 3, &guarded(Guard::Convergence, 0), &mut actions);
+        let Some(Action::Note(note)) = actions.get(2) else { panic!("{actions:?}") };
+        assert!(note.ends_with("the reserve stays; QEMU's auto-converge is slowing the guest"), "{note}");
+        assert_eq!(actions.len(), 3);
+    }
+
+    #[test]
     fn the_stream_rate_of_the_extremes_neither_wraps_nor_divides_by_zero() {
         let s = steering(u64::MAX, u64::MAX);
         assert_eq!(s.stream_rate(0), 0);
