@@ -521,10 +521,10 @@ impl<P: Policy + Clone, H: RateHistory> Controller<P, H> {
     /// round has nothing left (it may have ended early in the stretch), and when the round
     /// grew (the count starts afresh).
     fn delivered_since_planned(&self, remaining_in_round: Bytes, now: Ticks) -> Option<Delivery> {
-        if self.planned_at == Ticks::MAX || remaining_in_round == Bytes::ZERO {
-            return None;
-        }
-        if remaining_in_round >= self.remaining_when_planned {
+        let no_measure = self.planned_at == Ticks::MAX
+            || remaining_in_round == Bytes::ZERO
+            || remaining_in_round >= self.remaining_when_planned;
+        if no_measure {
             return None;
         }
         let sent = self.remaining_when_planned.saturating_sub(remaining_in_round);

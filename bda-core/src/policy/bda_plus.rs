@@ -307,14 +307,14 @@ impl BdaPlus {
         self.deadline_us.saturating_sub(later.of(self.deadline_us))
     }
 
-    /// The guard that needs the highest rate this round, or `None` when no guard applies.
-    fn binding_guard(&self, ctx: &RoundContext) -> Option<Need> {
+    /// The guard that needs the highest rate this round, or `None` when no guard applies,
+    /// with the deadline guard's drain (zero without a deadline): what no slowing of the
+    /// guest removes, the bytes already outstanding over the time left (`R / T_left`) plus
+    /// the link's shortfall, whichever guard binds. The dirty rate's part is the guest's.
+    fn binding_guard(&self, ctx: &RoundContext) -> Option<(Need, u128)> {
         let latest = ctx.dirty.latest.unwrap_or(BytesPerSec::ZERO);
-        let convergence = (ctx.kind == RoundKind::Live && self.max_dirty_ratio != Share::ZERO).then(|| Need {
-            guard: Guard::Convergence,
-            rate: convergence_rate(latest, self.max_dirty_ratio),
-            drain: 0,
-        });
+        let convergence = (ctx.kind == RoundKind::Live && self.max_dirty_ratio != Share::ZERO)
+            .then(|| Need { guard: Guard::Convergence, rate: convergence_rate(latest, self.max_dirty_ratio) });
         let deadline = (self.deadline_us != 0).then(|| {
             // The round's own dirty rate so far is the better guide, where it is known.
             let dirtying = ctx.dirtying.unwrap_or(latest);
@@ -329,15 +329,14 @@ impl BdaPlus {
             // the deadline is met by bytes delivered, not allocated.
             let shortfall = ctx.delivered.map_or(0, |d| u128::from(d.shortfall().0));
             let drain = drain_rate(ctx.to_send.0, left_us).saturating_add(shortfall);
-            Need { guard: Guard::Deadline, rate: drain.saturating_add(u128::from(dirtying.0)), drain }
+            (Need { guard: Guard::Deadline, rate: drain.saturating_add(u128::from(dirtying.0)) }, drain)
         });
-        // The deadline's drain counts under slow-guest whichever guard needs more.
-        let drain = deadline.as_ref().map_or(0, |d| d.drain);
-        let binding = match (convergence, deadline) {
+        let drain = deadline.as_ref().map_or(0, |(_, drain)| *drain);
+        let binding = match (convergence, deadline.map(|(need, _)| need)) {
             (Some(c), Some(d)) => Some(if d.rate > c.rate { d } else { c }),
             (c, d) => c.or(d),
         };
-        binding.map(|need| Need { drain, ..need })
+        binding.map(|need| (need, drain))
     }
 }
 
@@ -347,10 +346,6 @@ struct Need {
     guard: Guard,
     /// The whole rate the guard needs.
     rate: u128,
-    /// What no slowing of the guest removes: the deadline guard's drain, the bytes already
-    /// outstanding over the time left (`R / T_left`) plus the link's shortfall, whichever
-    /// guard binds (zero without a deadline). The dirty rate's part is the guest's.
-    drain: u128,
 }
 
 impl Policy for BdaPlus {
@@ -359,7 +354,7 @@ impl Policy for BdaPlus {
         if ctx.kind == RoundKind::StopAndCopy {
             return paper;
         }
-        let Some(Need { guard, rate, drain }) = self.binding_guard(ctx) else {
+        let Some((Need { guard, rate }, drain)) = self.binding_guard(ctx) else {
             return paper;
         };
         if rate <= u128::from(paper.migration.0) {
@@ -368,18 +363,12 @@ impl Policy for BdaPlus {
         let free = link.free();
         let unmet = (rate > u128::from(free.0)).then_some(self.on_unmet);
         let needed = BytesPerSec(u64::try_from(rate).unwrap_or(u64::MAX));
-        let (raise_to, rule) = match unmet {
-            // Slowing the guest removes the dirty rate's part of the need, not the drain:
-            // with slow-guest the reserve still gives way to the drain, and only to it.
-            Some(UnmetAction::SlowGuest) => (drain, Rule::DeadlineGuard),
-            None | Some(UnmetAction::TakeReserve | UnmetAction::Abort) => {
-                let rule = match guard {
-                    Guard::Convergence => Rule::ConvergenceGuard,
-                    Guard::Deadline => Rule::DeadlineGuard,
-                };
-                (if unmet.is_some() { rate.max(u128::from(free.0)) } else { rate }, rule)
-            }
-        };
+        // Slowing the guest removes the dirty rate's part of the need, not the drain: with
+        // slow-guest the reserve still gives way to the drain, and only to it. Otherwise the
+        // whole need, which `up_to` cuts to `F` when it is unmet.
+        let slow_guest = unmet == Some(UnmetAction::SlowGuest);
+        let raise_to = if slow_guest { drain } else { rate };
+        let rule = if slow_guest || guard == Guard::Deadline { Rule::DeadlineGuard } else { Rule::ConvergenceGuard };
         if raise_to <= u128::from(paper.migration.0) {
             let reserve_taken = BytesPerSec::ZERO;
             return Allocation { guard: Some(GuardReport { guard, needed, reserve_taken, unmet }), ..paper };
