@@ -55,12 +55,14 @@ rm -rf "${results:?}"/*
 target/release/bda-sim tradeoff --out "$results" --no-progress >/dev/null
 diff -r docs/tradeoff "$results"
 echo "docs/tradeoff is what bda-sim tradeoff produces"
-for experiment in policies bda-plus; do
+# Each recorded set as experiment:folder (bda-plus-b: the BDA+ experiment on a second host).
+for set in policies:policies bda-plus:bda-plus bda-plus:bda-plus-b; do
+    experiment=${set%%:*} folder=${set#*:}
     rm -rf "${results:?}"/*
-    target/release/bda-sim qemu-report --experiment "$experiment" --results "docs/qemu/$experiment/results.jsonl" \
+    target/release/bda-sim qemu-report --experiment "$experiment" --results "docs/qemu/$folder/results.jsonl" \
         --out "$results" >/dev/null
     for file in "$results"/*; do
-        diff "$file" "docs/qemu/$experiment/$(basename "$file")"
+        diff "$file" "docs/qemu/$folder/$(basename "$file")"
     done
 done
 echo "docs/qemu's reports are what bda-sim qemu-report makes of the recorded results"
